@@ -1,0 +1,53 @@
+# Shared set-up steps for bin/demo and bin/test (sourced, not run). Each step is idempotent and quick
+# when there is nothing to do, so both commands work on a fresh Debian machine and on a warm one.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
+
+# apt-get install the named packages that are missing (Debian, as root); otherwise say what is missing.
+ensure_apt_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    die "missing system packages: ${missing[*]}. Install them (Debian: sudo apt-get install ${missing[*]}) and run this again."
+  fi
+  say "installing system packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# A running Docker engine: start dockerd ourselves when we are root and none answers.
+ensure_dockerd() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    die "no Docker engine answers. Start it (sudo systemctl start docker, or sudo dockerd &) and make sure your user may use it."
+  fi
+  say "starting dockerd"
+  mkdir -p "$REPO_ROOT/var"
+  (setsid dockerd >"$REPO_ROOT/var/dockerd.log" 2>&1 &)
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  die "dockerd did not start; see var/dockerd.log"
+}
+
+# Python packages: the CPU torch wheel first (a plain 'torch' would pull GBs of CUDA), then the project.
+ensure_python_packages() {
+  local extras=${1:-}
+  say "installing Python packages"
+  "$PYTHON" -m pip install -q torch==2.13.0
+  "$PYTHON" -m pip install -q -e "$REPO_ROOT${extras:+[$extras]}"
+}
+
+ensure_sandbox_image() {
+  say "sandbox image"
+  "$REPO_ROOT/docker/sandbox/build.sh"
+}

@@ -1,0 +1,43 @@
+"""Forms. Upload validation proper lives in grader.archives; the form only gathers the inputs."""
+
+from __future__ import annotations
+
+from django import forms
+
+MAX_FILES = 30
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        files = data if isinstance(data, (list, tuple)) else [data]
+        if len(files) > MAX_FILES:
+            raise forms.ValidationError(f"Upload at most {MAX_FILES} files, or one zip.")
+        return [single(f, initial) for f in files]
+
+
+class SubmissionForm(forms.Form):
+    files = MultipleFileField(
+        label="Your files", help_text="Either one .zip of your solution folder, or the .py files themselves.")
+    declaration = forms.CharField(
+        label="Declaration of help received and sources used",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=5000,
+        help_text="Required by the course's ethical rules. Write “none” if you had no help and used no sources "
+                  "beyond the course material.",
+    )
+    client_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_declaration(self) -> str:
+        text = self.cleaned_data["declaration"].strip()
+        if len(text) < 3:
+            raise forms.ValidationError("Please write your declaration (“none” is a valid answer).")
+        return text

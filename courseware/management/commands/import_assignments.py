@@ -1,0 +1,28 @@
+"""Load every part under assignments/lab1 into the database. Idempotent: a part whose folder did not
+change keeps its version; any change to any file makes a new version (by content hash)."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from courseware.models import Part, PartVersion
+from grader.parts import PartError, all_parts
+
+
+class Command(BaseCommand):
+    help = "Import (or re-import) the LAB1 parts from assignments/lab1/."
+
+    def handle(self, *args, **options):
+        try:
+            specs = all_parts()
+        except PartError as exc:
+            raise CommandError(str(exc)) from exc
+        for spec in specs:
+            with transaction.atomic():
+                part, _ = Part.objects.update_or_create(slug=spec.slug, defaults={"title": spec.title})
+                version, created = PartVersion.objects.get_or_create(
+                    part=part, content_hash=spec.content_hash, defaults={"manifest": spec.manifest})
+                if part.current_version_id != version.pk:
+                    part.current_version = version
+                    part.save(update_fields=["current_version"])
+            state = "new version" if created else "unchanged"
+            self.stdout.write(f"{spec.slug:24s} {spec.content_hash[:12]}  {state}")

@@ -1,0 +1,332 @@
+"""The course, its rounds, who takes part, what is handed out, what is submitted and how it was graded.
+
+Models carry their own rules (who may submit, when a run may be claimed); views stay thin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    STUDENT = "student", "Student"
+    TA = "ta", "Teaching assistant"
+    EXAMINER = "examiner", "Examiner"
+    ADMIN = "admin", "Course admin"
+
+
+STAFF_ROLES = (Role.TA, Role.EXAMINER, Role.ADMIN)
+
+
+class Course(models.Model):
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class CourseRound(models.Model):
+    """One offering of the course (e.g. HT26). Work is refused after `examinable_until`: the syllabus
+    lets students be examined for two academic years after the course was last given."""
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="rounds")
+    code = models.CharField(max_length=32, help_text="e.g. HT26")
+    name = models.CharField(max_length=200, blank=True)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    examinable_until = models.DateField(help_text="Last day on which work for this round is accepted.")
+
+    class Meta:
+        unique_together = [("course", "code")]
+        ordering = ["-starts_on"]
+
+    def __str__(self) -> str:
+        return f"{self.course.code} {self.code}"
+
+    def accepts_work(self, now: dt.datetime | None = None) -> bool:
+        today = timezone.localdate(now or timezone.now())
+        return today <= self.examinable_until
+
+    def role_of(self, user) -> str | None:
+        if not user.is_authenticated:
+            return None
+        enrollment = self.enrollments.filter(user=user).first()
+        return enrollment.role if enrollment else None
+
+    def is_staff(self, user) -> bool:
+        return user.is_superuser or self.role_of(user) in STAFF_ROLES
+
+
+class Enrollment(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    round = models.ForeignKey(CourseRound, on_delete=models.CASCADE, related_name="enrollments")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+
+    class Meta:
+        unique_together = [("user", "round")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.round} as {self.get_role_display()}"
+
+
+class Part(models.Model):
+    """A LAB1 part as the course defines it (folder `assignments/lab1/<slug>`), across all its versions."""
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    current_version = models.ForeignKey(
+        "PartVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PartVersion(models.Model):
+    """One content hash of a part's folder. Runs record the version they were graded with."""
+
+    part = models.ForeignKey(Part, on_delete=models.CASCADE, related_name="versions")
+    content_hash = models.CharField(max_length=64)
+    manifest = models.JSONField()
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        unique_together = [("part", "content_hash")]
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.part.slug}@{self.content_hash[:12]}"
+
+
+class Assignment(models.Model):
+    """A part offered in a round, with its deadline and submission limit."""
+
+    round = models.ForeignKey(CourseRound, on_delete=models.CASCADE, related_name="assignments")
+    part = models.ForeignKey(Part, on_delete=models.PROTECT, related_name="assignments")
+    opens_at = models.DateTimeField(default=timezone.now)
+    deadline = models.DateTimeField()
+    max_submissions_per_day = models.PositiveIntegerField(default=10)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        unique_together = [("round", "part")]
+        ordering = ["order", "deadline"]
+
+    def __str__(self) -> str:
+        return f"{self.part.title} ({self.round})"
+
+    def submissions_counted_today(self, user, now: dt.datetime | None = None) -> int:
+        """Submissions in the last 24 h that count against the limit. A run that ended in an
+        infrastructure error is the platform's fault, not the student's, so it does not count."""
+        since = (now or timezone.now()) - dt.timedelta(hours=24)
+        return (
+            self.submissions.filter(submitter=user, created_at__gte=since)
+            .exclude(runs__status=GradingRun.Status.ERROR, runs__infrastructure_error=True)
+            .distinct()
+            .count()
+        )
+
+    def refusal_reason(self, user, now: dt.datetime | None = None) -> str | None:
+        """Why `user` may not submit now, in words for the student; None when they may."""
+        now = now or timezone.now()
+        if not self.round.accepts_work(now):
+            return f"This round could be examined until {self.round.examinable_until:%Y-%m-%d}; it no longer accepts work."
+        if now < self.opens_at:
+            return f"This part opens at {timezone.localtime(self.opens_at):%Y-%m-%d %H:%M}."
+        used = self.submissions_counted_today(user, now)
+        if used >= self.max_submissions_per_day:
+            return (
+                f"You have used all {self.max_submissions_per_day} submissions for the last 24 hours. "
+                "Runs that failed because of the platform are not counted."
+            )
+        return None
+
+    def is_late(self, when: dt.datetime) -> bool:
+        return when > self.deadline
+
+
+class Submission(models.Model):
+    """An uploaded archive, stored content-addressed by the sha256 of its canonical zip."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="submissions")
+    submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveIntegerField()
+    files = models.JSONField(default=list)
+    declaration = models.TextField(help_text="Help received and sources used.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    late = models.BooleanField(default=False)
+    client_token = models.CharField(
+        max_length=64, blank=True, help_text="From the upload form: a double submit creates one submission, not two.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["submitter", "client_token"], condition=~Q(client_token=""),
+                                    name="one_submission_per_form_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.assignment.part.slug} by {self.submitter}"
+
+    @property
+    def archive_path(self) -> Path:
+        return Path(settings.ARCHIVE_ROOT) / self.sha256[:2] / self.sha256[2:4] / f"{self.sha256}.zip"
+
+    def visible_to(self, user) -> bool:
+        return user == self.submitter or self.assignment.round.is_staff(user)
+
+    @property
+    def latest_run(self) -> GradingRun | None:
+        return self.runs.order_by("-created_at").first()
+
+
+class GradingRun(models.Model):
+    """One grading of one submission. The database row, not the broker, is the source of truth:
+    a worker claims it atomically with an attempt number and writes results fenced by that number."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        ERROR = "error", "Error"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempt = models.PositiveIntegerField(default=0)
+    part_version = models.ForeignKey(PartVersion, null=True, blank=True, on_delete=models.PROTECT)
+    queue = models.CharField(max_length=16, default="cpu")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    phase = models.CharField(max_length=64, blank=True, help_text="What the worker is doing now.")
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per phase.")
+
+    backend = models.CharField(max_length=32, blank=True)
+    image_digest = models.CharField(max_length=128, blank=True)
+    worker_host = models.CharField(max_length=128, blank=True)
+
+    error_reason = models.TextField(blank=True, help_text="Shown to the student.")
+    infrastructure_error = models.BooleanField(default=False)
+    student_log = models.TextField(blank=True, help_text="Output the student may see (import, training).")
+    staff_log = models.TextField(blank=True, help_text="Output during hidden checks and grader detail: staff only.")
+
+    points = models.FloatField(null=True, blank=True)
+    max_points = models.FloatField(null=True, blank=True)
+    all_passed = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status}) of submission {self.submission_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.ERROR}
+
+    @classmethod
+    def claim(cls, run_id: int, *, worker_host: str, lease_seconds: float) -> int | None:
+        """Take a run for this worker; returns the new attempt number, or None if another delivery
+        holds it or it is finished. A running run whose lease expired (its worker died) may be taken."""
+        now = timezone.now()
+        with transaction.atomic():
+            updated = cls.objects.filter(
+                Q(status=cls.Status.QUEUED) | Q(status=cls.Status.RUNNING, lease_expires_at__lt=now),
+                pk=run_id,
+            ).update(
+                status=cls.Status.RUNNING,
+                attempt=F("attempt") + 1,
+                started_at=now,
+                worker_host=worker_host,
+                lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                phase="starting",
+                error_reason="",
+                infrastructure_error=False,
+            )
+            if not updated:
+                return None
+            return cls.objects.values_list("attempt", flat=True).get(pk=run_id)
+
+    def fenced(self, attempt: int):
+        """A queryset that matches this run only while `attempt` still owns it."""
+        return GradingRun.objects.filter(pk=self.pk, attempt=attempt, status=self.Status.RUNNING)
+
+    def visible_checks(self):
+        return self.checks.exclude(visibility=CheckResult.Visibility.STAFF)
+
+
+class CheckResult(models.Model):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public (also in the handout's tests)"
+        HIDDEN = "hidden", "Hidden inputs (student sees the outcome and feedback)"
+        STAFF = "staff", "Staff only"
+
+    class Direction(models.TextChoices):
+        AT_MOST = "max", "value ≤ threshold"
+        AT_LEAST = "min", "value ≥ threshold"
+        NONE = "", "pass/fail"
+
+    run = models.ForeignKey(GradingRun, on_delete=models.CASCADE, related_name="checks")
+    order = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    tier = models.CharField(max_length=2, default="E")
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.HIDDEN)
+    passed = models.BooleanField()
+    points = models.FloatField(default=0)
+    max_points = models.FloatField(default=0)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices, blank=True)
+    unit = models.CharField(max_length=40, blank=True)
+    feedback = models.TextField(blank=True)
+    staff_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "order"]
+        unique_together = [("run", "name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'pass' if self.passed else 'fail'}"
+
+    @property
+    def margin(self) -> float | None:
+        """How far inside the threshold the value is; positive means passed with room to spare."""
+        if self.value is None or self.threshold is None or not self.direction:
+            return None
+        return self.threshold - self.value if self.direction == "max" else self.value - self.threshold
+
+
+class RunArtifact(models.Model):
+    """A picture the trusted checks made from a run's outputs (e.g. samples against the data), because
+    a person judges samples by looking. Made by grader code, never by the sandbox."""
+
+    run = models.ForeignKey(GradingRun, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.SlugField(max_length=64)
+    caption = models.CharField(max_length=300, blank=True)
+    audience = models.CharField(max_length=8, choices=[("student", "Student and staff"), ("staff", "Staff only")],
+                                default="student")
+    content_type = models.CharField(max_length=32, default="image/png")
+    data = models.BinaryField()
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "order"]
+        unique_together = [("run", "name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} of run {self.run_id}"

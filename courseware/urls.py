@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from courseware import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("rounds/<int:round_id>/", views.round_detail, name="round"),
+    path("rounds/<int:round_id>/staff/runs/", views.staff_runs, name="staff_runs"),
+    path("assignments/<int:assignment_id>/", views.assignment_detail, name="assignment"),
+    path("assignments/<int:assignment_id>/handout.zip", views.handout_zip, name="handout"),
+    path("assignments/<int:assignment_id>/submit/", views.submit, name="submit"),
+    path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
+    path("submissions/<int:submission_id>/status/", views.submission_status, name="submission_status"),
+    path("submissions/<int:submission_id>/archive.zip", views.archive_download, name="archive"),
+    path("runs/<int:run_id>/artifacts/<slug:name>.png", views.run_artifact, name="run_artifact"),
+    path("staff/runs/<int:run_id>/", views.staff_run, name="staff_run"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,238 @@
+"""Thin views: permissions and rules live on the models, validation in grader.archives."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import zipfile
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from courseware.forms import SubmissionForm
+from courseware.models import Assignment, CourseRound, GradingRun, RunArtifact, Submission
+from grader import archives
+from grader.parts import PartError, load_part
+from grader.tasks import enqueue_on_commit
+
+
+def _round_for(request: HttpRequest, round_id: int) -> CourseRound:
+    course_round = get_object_or_404(CourseRound.objects.select_related("course"), pk=round_id)
+    if not (request.user.is_superuser or course_round.role_of(request.user)):
+        raise Http404("No such round")
+    return course_round
+
+
+def _assignment_for(request: HttpRequest, assignment_id: int) -> Assignment:
+    assignment = get_object_or_404(Assignment.objects.select_related("round__course", "part"), pk=assignment_id)
+    _round_for(request, assignment.round_id)
+    return assignment
+
+
+def _submission_for(request: HttpRequest, submission_id: int) -> Submission:
+    """Another student's submission is a 404, not a 403: ids reveal nothing."""
+    submission = get_object_or_404(
+        Submission.objects.select_related("assignment__round__course", "assignment__part", "submitter"),
+        pk=submission_id)
+    if not submission.visible_to(request.user):
+        raise Http404("No such submission")
+    return submission
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    rounds = CourseRound.objects.select_related("course")
+    if not request.user.is_superuser:
+        rounds = rounds.filter(enrollments__user=request.user)
+    rounds = list(rounds.distinct())
+    if len(rounds) == 1:
+        return redirect("round", round_id=rounds[0].pk)
+    return render(request, "courseware/home.html", {"rounds": rounds})
+
+
+@login_required
+def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
+    course_round = _round_for(request, round_id)
+    rows = []
+    for assignment in course_round.assignments.select_related("part"):
+        latest = assignment.submissions.filter(submitter=request.user).prefetch_related("runs").first()
+        rows.append({"assignment": assignment, "latest": latest, "run": latest.latest_run if latest else None})
+    return render(request, "courseware/round.html", {
+        "round": course_round, "rows": rows, "is_staff": course_round.is_staff(request.user), "now": timezone.now()})
+
+
+@login_required
+def assignment_detail(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = _assignment_for(request, assignment_id)
+    form = SubmissionForm(initial={"client_token": secrets.token_urlsafe(24)})
+    return _render_assignment(request, assignment, form)
+
+
+def _render_assignment(request, assignment, form, status=200):
+    try:
+        spec = load_part(assignment.part.slug)
+    except PartError:
+        spec = None
+    return render(request, "courseware/assignment.html", {
+        "assignment": assignment,
+        "spec": spec,
+        "form": form,
+        "refusal": assignment.refusal_reason(request.user),
+        "used": assignment.submissions_counted_today(request.user),
+        "submissions": assignment.submissions.filter(submitter=request.user).prefetch_related("runs")[:50],
+        "late": assignment.is_late(timezone.now()),
+    }, status=status)
+
+
+@login_required
+def handout_zip(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    """A zip of the part's handout/ folder and nothing else: checks, hidden data and the solution live
+    beside it, never under it."""
+    assignment = _assignment_for(request, assignment_id)
+    try:
+        spec = load_part(assignment.part.slug)
+    except PartError as exc:
+        raise Http404("This part's handout is not available") from exc
+    handout = spec.handout_dir.resolve()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(handout.rglob("*")):
+            if path.is_symlink() or not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            if not path.resolve().is_relative_to(handout):
+                continue
+            zf.write(path, f"{spec.slug}/{path.relative_to(handout).as_posix()}")
+    buffer.seek(0)
+    return FileResponse(buffer, as_attachment=True, filename=f"dd2601-lab1-{spec.slug}-handout.zip")
+
+
+@login_required
+@require_POST
+def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = _assignment_for(request, assignment_id)
+    form = SubmissionForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_assignment(request, assignment, form, status=400)
+    token = form.cleaned_data["client_token"]
+    existing = Submission.objects.filter(submitter=request.user, client_token=token).first()
+    if existing:
+        return redirect("submission", submission_id=existing.pk)
+    try:
+        spec = load_part(assignment.part.slug)
+        policy = archives.ArchivePolicy(allowed_patterns=spec.allowed_patterns)
+        uploads = []
+        total = 0
+        for f in form.cleaned_data["files"]:
+            total += f.size
+            if total > policy.max_upload_bytes:
+                raise archives.ArchiveError(
+                    f"The upload is larger than {policy.max_upload_bytes // 2**20} MB. Submit code, not data or weights.")
+            uploads.append((f.name, f.read()))
+        checked = archives.check_upload(uploads, policy)
+        if spec.module not in checked.files:
+            raise archives.ArchiveError(
+                f"The submission has no {spec.module}: this part imports your code from that file "
+                f"(found: {', '.join(sorted(checked.files)) or 'nothing'}).")
+    except archives.ArchiveError as exc:
+        form.add_error("files", str(exc))
+        return _render_assignment(request, assignment, form, status=400)
+    except PartError as exc:
+        raise Http404("This part cannot take submissions right now") from exc
+
+    archives.store(checked, settings.ARCHIVE_ROOT)  # content-addressed and idempotent: safe before the rows
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            refusal = assignment.refusal_reason(request.user, now)  # re-checked under the write lock
+            if refusal:
+                form.add_error(None, refusal)
+                return _render_assignment(request, assignment, form, status=400)
+            submission = Submission.objects.create(
+                assignment=assignment, submitter=request.user, sha256=checked.sha256, size=len(checked.canonical_zip),
+                files=sorted(checked.files), declaration=form.cleaned_data["declaration"], created_at=now,
+                late=assignment.is_late(now), client_token=token)
+            run = GradingRun.objects.create(submission=submission, queue=spec.resources.device)
+            enqueue_on_commit(run.pk)
+    except IntegrityError:
+        existing = Submission.objects.filter(submitter=request.user, client_token=token).first()
+        if existing:
+            return redirect("submission", submission_id=existing.pk)
+        raise
+    if submission.late:
+        messages.warning(request, "Submitted after the deadline: it is graded, and flagged as late for the examiner.")
+    return redirect("submission", submission_id=submission.pk)
+
+
+@login_required
+def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = _submission_for(request, submission_id)
+    return render(request, "courseware/submission.html", _submission_context(request, submission))
+
+
+@login_required
+def submission_status(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """The live part of the submission page, polled by htmx until the run is finished."""
+    submission = _submission_for(request, submission_id)
+    response = render(request, "courseware/_run_status.html", _submission_context(request, submission))
+    if request.htmx and (run := submission.latest_run) and run.is_finished:
+        response["HX-Trigger"] = "run-finished"
+    return response
+
+
+def _submission_context(request: HttpRequest, submission: Submission) -> dict:
+    run = submission.latest_run
+    is_staff = submission.assignment.round.is_staff(request.user)
+    checks = []
+    if run:
+        checks = run.checks.all() if is_staff else run.visible_checks()
+    artifacts = []
+    if run and run.is_finished:
+        artifacts = run.artifacts.defer("data") if is_staff else run.artifacts.defer("data").filter(audience="student")
+    return {"submission": submission, "run": run, "checks": checks, "is_staff": is_staff,
+            "runs": submission.runs.all(), "artifacts": artifacts}
+
+
+@login_required
+def run_artifact(request: HttpRequest, run_id: int, name: str) -> HttpResponse:
+    artifact = get_object_or_404(RunArtifact.objects.select_related("run__submission"), run_id=run_id, name=name)
+    submission = _submission_for(request, artifact.run.submission_id)
+    if artifact.audience != "student" and not submission.assignment.round.is_staff(request.user):
+        raise Http404("No such picture")
+    response = HttpResponse(bytes(artifact.data), content_type=artifact.content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def archive_download(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = _submission_for(request, submission_id)
+    path = submission.archive_path
+    if not path.exists():
+        raise Http404("Archive missing")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"submission-{submission.pk}.zip")
+
+
+@login_required
+def staff_runs(request: HttpRequest, round_id: int) -> HttpResponse:
+    course_round = _round_for(request, round_id)
+    if not course_round.is_staff(request.user):
+        raise PermissionDenied
+    runs = (GradingRun.objects.filter(submission__assignment__round=course_round)
+            .select_related("submission__submitter", "submission__assignment__part")[:500])
+    return render(request, "courseware/staff_runs.html", {"round": course_round, "runs": runs})
+
+
+@login_required
+def staff_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(GradingRun.objects.select_related(
+        "submission__assignment__round__course", "submission__submitter", "part_version"), pk=run_id)
+    if not run.submission.assignment.round.is_staff(request.user):
+        raise Http404("No such run")
+    return render(request, "courseware/staff_run.html", {"run": run, "checks": run.checks.all()})

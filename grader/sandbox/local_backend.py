@@ -1,0 +1,94 @@
+"""The unsafe local backend: the harness as a plain subprocess of the grader, no isolation at all.
+
+Only for staff validating their own reference solutions (`grade_local --backend unsafe-local`) and for
+measuring the sandbox's overhead. It is never picked silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from grader.sandbox.session import Limits, Session
+
+HARNESS = Path(__file__).resolve().parent.parent / "harness" / "harness.py"
+
+
+class ProcessTransport:
+    def __init__(self, proc: subprocess.Popen, session_ref: list[Session]):
+        self.proc = proc
+        self.session_ref = session_ref
+        self.lock = threading.Lock()
+        self.readers = [
+            threading.Thread(target=self._pump, args=(proc.stdout, "on_stdout"), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stderr, "on_stderr"), daemon=True),
+        ]
+        self.open_streams = 2
+
+    def _pump(self, stream, method: str) -> None:
+        session = self.session_ref[0]
+        while chunk := stream.read1(1 << 16):
+            getattr(session, method)(chunk)
+        with self.lock:
+            self.open_streams -= 1
+            last = self.open_streams == 0
+        if last:
+            session.on_eof()
+
+    def write(self, data: bytes) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def exit_status(self) -> tuple[int | None, bool]:
+        try:
+            code = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            return None, False
+        return (128 - code if code < 0 else code), False
+
+
+class UnsafeLocalBackend:
+    name = "unsafe-local"
+
+    def image_digest(self) -> str:
+        return f"local-python-{sys.version.split()[0]}"
+
+    @contextlib.contextmanager
+    def start(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool,
+              run_deadline: float) -> Iterator[Session]:
+        threads = str(max(1, int(limits.cpus)))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(submission_dir.parent),
+               "OMP_NUM_THREADS": threads, "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = subprocess.Popen(
+            [sys.executable, "-I", str(HARNESS), "--submission", str(submission_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=submission_dir.parent, env=env, start_new_session=True,
+        )
+        session_ref: list[Session] = []
+        transport = ProcessTransport(proc, session_ref)
+        session = Session(transport, limits, run_deadline=run_deadline)
+        session_ref.append(session)
+        for reader in transport.readers:
+            reader.start()
+        try:
+            yield session
+            session.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        finally:
+            transport.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                with contextlib.suppress(OSError):
+                    stream.close()

@@ -1,0 +1,67 @@
+"""The assignment package format and its import."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+from courseware.models import Part, PartVersion
+from grader.parts import PartError, content_hash, load_part, load_part_dir
+
+from .conftest import MDN
+
+
+def test_mdn_manifest_declares_interface_and_checks():
+    part = load_part("mdn")
+    assert part.module == "mdn.py"
+    assert set(part.entry_points) == {"fit", "model.forward", "mixture_log_prob"}
+    assert part.entry_points["fit"].stores_object == "model"
+    forward = part.entry_points["model.forward"]
+    assert [s.name for s in forward.returns] == ["log_pi", "mu", "log_sigma"]
+    assert forward.returns[0].shape == ("B", "K")
+    assert part.checks["nll"].threshold == -0.90 and part.checks["nll"].direction == "max"
+    assert part.max_points == 10
+    assert {bug for bug, _, _ in part.known_wrong()} == {"unnormalised_weights", "single_gaussian"}
+
+
+def test_content_hash_changes_with_any_file(tmp_path):
+    copy = tmp_path / "mdn"
+    shutil.copytree(MDN, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = content_hash(copy)
+    (copy / "oral.toml").write_text((copy / "oral.toml").read_text() + "\n# edited\n")
+    assert content_hash(copy) != before
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.replace('title = "Mixture density networks versus regression"\n', ""), "missing 'title'"),
+    (lambda s: s.replace('direction = "max"', 'direction = "up"', 1), "direction must be"),
+    (lambda s: s.replace('returns = "object model"', 'returns = "json"'), "calls a method on an object"),
+    (lambda s: s.replace('slug = "mdn"', 'slug = "other"'), "must equal the folder name"),
+    (lambda s: s + "\n[checks.broken\n", "part.toml"),
+])
+def test_malformed_manifests_are_rejected_with_the_reason(tmp_path, edit, message):
+    copy = tmp_path / "mdn"
+    shutil.copytree(MDN, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = copy / "part.toml"
+    manifest.write_text(edit(manifest.read_text()))
+    with pytest.raises(PartError, match=message.replace("(", r"\(")):
+        load_part_dir(copy)
+
+
+def test_import_assignments_is_idempotent_and_versions_by_content(db, settings, tmp_path):
+    root = tmp_path / "assignments"
+    shutil.copytree(MDN, root / "lab1" / "mdn", ignore=shutil.ignore_patterns("__pycache__"))
+    settings.ASSIGNMENTS_DIR = root
+    call_command("import_assignments")
+    call_command("import_assignments")
+    assert PartVersion.objects.count() == 1
+    first = Part.objects.get(slug="mdn").current_version
+    readme = root / "lab1" / "mdn" / "handout" / "README.md"
+    readme.write_text(readme.read_text() + "\nErratum.\n")
+    call_command("import_assignments")
+    part = Part.objects.get(slug="mdn")
+    assert PartVersion.objects.count() == 2
+    assert part.current_version != first
+    assert part.current_version.content_hash == content_hash(root / "lab1" / "mdn")
