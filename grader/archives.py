@@ -67,13 +67,12 @@ class CheckedArchive:
 # --- constants -----------------------------------------------------------------------------------------
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or the end record of an empty zip
-_SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_SUPPORTED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 # Only stored and deflate: zipfile decompresses bzip2 and LZMA without an output bound per read, so a
 # tiny member could expand in memory before our counter sees it.
 _METHOD_NAMES = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "XZ", 98: "PPMd", 99: "AES"}
 _UTF8_NAME_FLAG = 0x800
 _ENCRYPTED_FLAGS = 0x1 | 0x40  # traditional and strong encryption
-_DOS_DIRECTORY = 0x10
 _SPECIAL_KINDS = {
     stat.S_IFIFO: "a named pipe",
     stat.S_IFCHR: "a character device",
@@ -83,7 +82,6 @@ _SPECIAL_KINDS = {
 _JUNK_DIRS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints"})
 _JUNK_FILES = frozenset({".DS_Store"})
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})  # control, format, surrogate, private
-_DRIVE_RE = re.compile(r"[A-Za-z]:")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _MAX_COMPONENT_BYTES = 255  # what Linux and macOS file systems accept per name
 _MAX_PATH_BYTES = 1024
@@ -126,11 +124,11 @@ def check_upload(uploads: list[tuple[str, bytes]], policy: ArchivePolicy = DEFAU
         return _check_plain_files(uploads, policy)
     if len(uploads) > 1:
         raise ArchiveError(
-            f"{_show(_basename(zips[0][0]))} is a zip archive: upload either one .zip on its own "
+            f"{_show(_basename(zips[0][0]))} looks like a zip archive: upload either one .zip on its own "
             "or several plain files, not both"
         )
     name, data = zips[0]
-    label = _basename(name) or "the upload"
+    label = _basename(name) or "upload.zip"
     if not _is_zip(data):
         raise ArchiveError(
             f"{_show(label)}: this is not a zip file{_sniff(data)}. Create a .zip with your system's "
@@ -219,12 +217,12 @@ def _check_plain_files(uploads: list[tuple[str, bytes]], policy: ArchivePolicy) 
         raw = _basename(name)
         if _is_junk(raw):
             continue
-        kept.append((_Name(_clean_path(raw, "the upload"), raw), data))
+        kept.append((_Name(_clean_path(raw, ""), raw), data))
     if len(kept) > policy.max_members:  # before the per-file checks: one clear message, not the 201st name
         _too_many(len(kept), policy)
     for name, _ in kept:
         _check_pattern(name.path, policy)
-    names = _arrange([name for name, _ in kept], "the upload", policy, strip_wrapper=False)
+    names = _arrange([name for name, _ in kept], "", policy, strip_wrapper=False)
     files: dict[str, bytes] = {}
     used = 0
     for name, (_, data) in zip(names, kept, strict=True):
@@ -265,8 +263,8 @@ def _zip_members(zf: zipfile.ZipFile, label: str, policy: ArchivePolicy) -> list
             continue  # folders are implied by the files' paths; empty ones are dropped
         _check_member_readable(info, path, label)
         kept.append((_Name(path, raw), info))
-    if len(kept) > policy.max_members:
-        _too_many(len(kept), policy)
+        if len(kept) > policy.max_members:  # stop early: a 5 MiB zip can list 100 000 entries
+            _too_many(len(kept), policy, at_least=True)
     for name, _ in kept:
         _check_pattern(name.path, policy)
     return kept
@@ -293,8 +291,8 @@ def _walk_directory(root: Path, policy: ArchivePolicy) -> list[tuple[_Name, Path
                     if len(found) > policy.max_members:
                         _too_many(len(found), policy, at_least=True)
                 else:
-                    kind = _SPECIAL_KINDS.get(stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode), "special")
-                    raise ArchiveError(f"{_show(path)} is {kind} file, not a regular file; remove it")
+                    kind = _SPECIAL_KINDS.get(stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode), "a special file")
+                    raise ArchiveError(f"{_show(path)} is {kind}, not a regular file; remove it")
     for name, _ in found:
         _check_pattern(name.path, policy)
     return found
@@ -324,11 +322,11 @@ def _clean_path(raw: str, label: str) -> str:
     The checks run on the normalised form because that is what gets written to disk.
     """
     path = unicodedata.normalize("NFC", raw)
-    where = f"{_show(raw)} in {_show(label)}"
+    where = f"{_show(raw)}{_in(label)}"
     if "\x00" in path:
         raise ArchiveError(f"{where}: the name contains a NUL byte; rename the file")
     if not path:
-        raise ArchiveError(f"{_show(label)} contains a file with an empty name; remove it")
+        raise ArchiveError(f"{_show(label) if label else 'the upload'} contains a file with an empty name; remove it")
     bad = [c for c in path if unicodedata.category(c) in _BAD_CATEGORIES]
     if bad:
         raise ArchiveError(
@@ -342,7 +340,7 @@ def _clean_path(raw: str, label: str) -> str:
         )
     if path.startswith("/"):
         raise ArchiveError(f"{where}: the path is absolute (starts with '/'); zip the files with relative paths")
-    if _DRIVE_RE.match(path) or ":" in path:
+    if ":" in path:
         raise ArchiveError(
             f"{where}: the name contains ':' (a Windows drive like 'C:' or a stream name); "
             "zip the files with relative paths and names without ':'"
@@ -411,7 +409,7 @@ def _arrange(names: list[_Name], label: str, policy: ArchivePolicy, *, strip_wra
         depth = name.path.count("/") + 1
         if depth > policy.max_depth:
             raise ArchiveError(
-                f"{_show(name.path)} in {_show(label)} is {depth} levels deep; at most {policy.max_depth} "
+                f"{_show(name.path)}{_in(label)} is {depth} levels deep; at most {policy.max_depth} "
                 "are allowed. Flatten your folders."
             )
     _check_collisions(names, label)
@@ -436,10 +434,10 @@ def _check_collisions(names: list[_Name], label: str) -> None:
         if other is None:
             seen[key] = name
         elif other.raw == name.raw:
-            raise ArchiveError(f"{_show(name.path)} appears more than once in {_show(label)}; keep one copy")
+            raise ArchiveError(f"{_show(name.path)} appears more than once{_in(label)}; keep one copy")
         else:
             raise ArchiveError(
-                f"{_show(other.path)} and {_show(name.path)} in {_show(label)} differ only in letter case "
+                f"{_show(other.path)} and {_show(name.path)}{_in(label)} differ only in letter case "
                 f"or Unicode form (stored as {ascii(other.raw)} and {ascii(name.raw)}), which macOS and "
                 "Windows treat as the same file; rename or remove one"
             )
@@ -449,7 +447,7 @@ def _check_collisions(names: list[_Name], label: str) -> None:
             clash = seen.get(_fold("/".join(parts[:depth])))
             if clash is not None:
                 raise ArchiveError(
-                    f"{_show(clash.path)} in {_show(label)} is a file but {_show(name.path)} uses it as a "
+                    f"{_show(clash.path)}{_in(label)} is a file but {_show(name.path)} uses it as a "
                     "folder; rename one of them"
                 )
 
@@ -467,25 +465,25 @@ def _check_member_kind(info: zipfile.ZipInfo, path: str, label: str) -> bool:
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
         raise ArchiveError(
-            f"{_show(path)} in {_show(label)} is a symbolic link; links are not accepted. "
+            f"{_show(path)}{_in(label)} is a symbolic link; links are not accepted. "
             "Put the real file in the zip instead."
         )
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        what = _SPECIAL_KINDS.get(kind, f"a special file (type {kind:#o}, e.g. a hard link)")
-        raise ArchiveError(f"{_show(path)} in {_show(label)} is {what}, not a regular file; remove it")
-    return kind == stat.S_IFDIR or bool(info.external_attr & _DOS_DIRECTORY)
+        what = _SPECIAL_KINDS.get(kind, f"a special file (type {kind:#o})")
+        raise ArchiveError(f"{_show(path)}{_in(label)} is {what}, not a regular file; remove it")
+    return kind == stat.S_IFDIR
 
 
 def _check_member_readable(info: zipfile.ZipInfo, path: str, label: str) -> None:
     """Refuse what cannot be unpacked safely before touching the data: encryption, odd compression."""
     if info.flag_bits & _ENCRYPTED_FLAGS or info.compress_type == 99:
         raise ArchiveError(
-            f"{_show(path)} in {_show(label)} is encrypted (password-protected); create the zip without a password"
+            f"{_show(path)}{_in(label)} is encrypted (password-protected); create the zip without a password"
         )
     if info.compress_type not in _SUPPORTED_METHODS:
         method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
         raise ArchiveError(
-            f"{_show(path)} in {_show(label)} uses {method} compression, which is not supported; "
+            f"{_show(path)}{_in(label)} uses {method} compression, which is not supported; "
             "create the zip with standard (deflate) compression"
         )
 
@@ -505,7 +503,7 @@ def _read_zip_member(
         data = _read_capped(stream, path, policy, used, compressed=info.compress_size)
     if len(data) != info.file_size:
         raise ArchiveError(
-            f"{_show(path)} in {_show(label)} is damaged: its header says {info.file_size} bytes but it "
+            f"{_show(path)}{_in(label)} is damaged: its header says {info.file_size} bytes but it "
             f"unpacks to {len(data)}; {_ADVICE_REZIP}"
         )
     return data
@@ -666,6 +664,11 @@ def _sniff(data: bytes) -> str:
     if data[257:262] == b"ustar":
         return " (it looks like a tar archive)"
     return ""
+
+
+def _in(label: str) -> str:
+    """' in <archive>' for messages about a member; empty for plain uploads, which have no container."""
+    return f" in {_show(label)}" if label else ""
 
 
 def _show(name: str) -> str:
