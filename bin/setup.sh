@@ -3,7 +3,8 @@
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
-export PIP_DISABLE_PIP_VERSION_CHECK=1
+VAR_DIR=${DD2601_VAR_DIR:-$REPO_ROOT/var}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
@@ -30,13 +31,13 @@ ensure_dockerd() {
     die "no Docker engine answers. Start it (sudo systemctl start docker, or sudo dockerd &) and make sure your user may use it."
   fi
   say "starting dockerd"
-  mkdir -p "$REPO_ROOT/var"
-  (setsid dockerd >"$REPO_ROOT/var/dockerd.log" 2>&1 &)
+  mkdir -p "$VAR_DIR"
+  (setsid dockerd >"$VAR_DIR/dockerd.log" 2>&1 &)
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 1
   done
-  die "dockerd did not start; see var/dockerd.log"
+  die "dockerd did not start; see $VAR_DIR/dockerd.log"
 }
 
 # Python packages: the CPU torch wheel first (a plain 'torch' would pull GBs of CUDA), then the project.

@@ -72,7 +72,9 @@ def format_number(x: float | None) -> str:
         return "—"
     if not math.isfinite(x):
         return str(x)
-    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.3e}"
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
+        return f"{x:.3e}"
+    return f"{x:.4g}"
 
 
 class Grading:
