@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "courseware",
+    "examination",
 ]
 
 MIDDLEWARE = [
@@ -97,7 +98,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Tests use a file, not memory, so that a real worker process sees the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # One file per test process, so two test runs on one machine never share (and destroy) a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -198,6 +200,18 @@ GRADER_IMPORT_SECONDS = float(os.environ.get("GRADER_IMPORT_SECONDS", "60"))
 GRADER_MAX_ATTEMPTS = int(os.environ.get("GRADER_MAX_ATTEMPTS", "3"))
 GRADER_WORK_DIR = Path(os.environ.get("GRADER_WORK_DIR", VAR_DIR / "work"))
 GRADER_SECRET_SEED = os.environ.get("GRADER_SECRET_SEED", "")  # empty: a fresh random seed per run
+# The sandbox's system-call filter (grader/sandbox/seccomp.py), for docker and bwrap alike. Only turn it
+# off to find out whether it is what breaks a part's code.
+GRADER_SECCOMP = env_bool("GRADER_SECCOMP", default=True)
+# The daemon-less backend (GRADER_BACKEND=bwrap; grader/sandbox/bwrap_backend.py): the host's Python 3.11
+# plus the sandbox image's wheels, installed with `pip install --target` (build.sh leaves them in
+# var/build/site), byte-compiled once into GRADER_BWRAP_ROOT.
+GRADER_BWRAP = os.environ.get("GRADER_BWRAP", "bwrap")
+GRADER_BWRAP_PYTHON = os.environ.get("GRADER_BWRAP_PYTHON", "/usr/bin/python3")
+GRADER_BWRAP_SITE = Path(os.environ.get("GRADER_BWRAP_SITE", VAR_DIR / "build" / "site"))
+GRADER_BWRAP_ROOT = Path(os.environ.get("GRADER_BWRAP_ROOT", VAR_DIR / "bwrap"))
+GRADER_BWRAP_UID = int(os.environ.get("GRADER_BWRAP_UID", "10002"))  # host uid of sandboxes when the worker is root
+GRADER_BWRAP_CGROUP = os.environ.get("GRADER_BWRAP_CGROUP", "dd2601")  # parent of per-run cgroups; "" = rlimits only
 
 LOGGING = {
     "version": 1,

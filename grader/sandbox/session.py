@@ -8,9 +8,13 @@ query has started, everything printed goes to the staff log only, so hidden inpu
 
 from __future__ import annotations
 
+import builtins
+import re
+import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from grader.harness.wire import FrameDecoder, WireError, encode_frame, pack_value, unpack_value
@@ -22,6 +26,7 @@ class Limits:
     cpus: float = 2.0
     pids: int = 64
     tmpfs_mb: int = 64
+    tmpfs_inodes: int = 16384  # a million empty files would otherwise cost ~1 GB of kernel memory
     nofile: int = 256
     fsize_mb: int = 64
     log_keep_bytes: int = 256 * 1024  # kept per audience; the rest is counted, not stored
@@ -71,9 +76,42 @@ class InfrastructureError(Exception):
 class Transport(Protocol):
     def write(self, data: bytes) -> None: ...
     def kill(self) -> None: ...
-    def exit_status(self) -> tuple[int | None, bool]:
-        """(exit code or None if unknown, whether the memory limit killed it)."""
+    def exit_status(self) -> tuple[int | None, bool | None]:
+        """(exit code or None if unknown, whether the memory limit killed it: None if the backend
+        cannot tell). Raises InfrastructureError when the engine that ran the sandbox is gone."""
         ...
+
+
+# Exception names a student may see even for hidden queries: real built-in exception classes only, so a
+# forged error report cannot smuggle text (hidden inputs) through the "type" field.
+BUILTIN_EXCEPTIONS = frozenset(
+    name for name, obj in vars(builtins).items() if isinstance(obj, type) and issubclass(obj, BaseException))
+WHERE_RE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,100}\.py):([0-9]{1,6})")
+
+
+def source_lines(submission_dir: Path | None) -> dict[str, int]:
+    """Line counts of the submission's Python files: a reported location must be one of these lines."""
+    if submission_dir is None:
+        return {}
+    found: dict[str, int] = {}
+    for path in sorted(submission_dir.rglob("*.py"))[:500]:
+        if path.is_file() and not path.is_symlink():
+            try:
+                found[path.relative_to(submission_dir).as_posix()] = path.read_bytes().count(b"\n") + 1
+            except OSError:
+                continue
+    return found
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code > 128:
+        try:
+            return f"killed by signal {code - 128} ({signal.Signals(code - 128).name})"
+        except ValueError:
+            return f"exit code {code}"
+    return f"exit code {code}"
 
 
 class OutputLog:
@@ -110,7 +148,8 @@ class OutputLog:
 class Session:
     """Drives one harness. Not reusable: one session per run, closed in `finally`."""
 
-    def __init__(self, transport: Transport, limits: Limits, *, run_deadline: float):
+    def __init__(self, transport: Transport, limits: Limits, *, run_deadline: float,
+                 submission_dir: Path | None = None):
         self.transport = transport
         self.limits = limits
         self.run_deadline = run_deadline
@@ -118,6 +157,7 @@ class Session:
         self.audience = "student"
         self.decoder = FrameDecoder(max_payload=limits.result_max_bytes)
         self.frames: list[tuple[dict, bytes]] = []
+        self.protocol_bytes = 0
         self.cond = threading.Condition()
         self.eof = False
         self.violation: str | None = None
@@ -125,14 +165,30 @@ class Session:
         self.next_id = 1
         self.dead_reason: SandboxError | None = None
         self.hello_info: dict[str, Any] = {}
+        # Ids of requests sent and not yet answered ("hello" for the hello). An answer to anything else
+        # (a forged frame for a call not made, a second answer to one call) corrupts the channel.
+        self.outstanding: set[Any] = set()
+        self.source_lines = source_lines(submission_dir)
 
     # ---- fed by the backend's reader thread(s) ----
     def on_stdout(self, data: bytes) -> None:
         with self.cond:
             if self.violation:
                 return
+            self.protocol_bytes += len(data)
+            if self.protocol_bytes > 4 * self.limits.result_max_bytes:
+                # Only the harness should write here; a flood of well-formed frames is still a flood.
+                self.violation = f"more than {4 * self.limits.result_max_bytes} bytes on the protocol stream"
+                self.cond.notify_all()
+                return
             try:
-                self.frames.extend(self.decoder.feed(data))
+                for header, payload in self.decoder.feed(data):
+                    key = "hello" if header.get("op") == "hello" else header.get("id")
+                    if not isinstance(key, (str, int)) or isinstance(key, bool) or key not in self.outstanding:
+                        self.violation = f"an answer nobody asked for: {repr(header)[:300]}"
+                        break
+                    self.outstanding.discard(key)
+                    self.frames.append((header, payload))
             except WireError as exc:
                 self.violation = str(exc)
             self.cond.notify_all()
@@ -158,11 +214,17 @@ class Session:
         with self.cond:
             while True:
                 for i, (header, payload) in enumerate(self.frames):
-                    if header.get("id") == want_id:
+                    key = "hello" if header.get("op") == "hello" else header.get("id")
+                    if key == want_id:
                         del self.frames[i]
                         return header, payload
                 if self.violation:
                     self.transport.kill()
+                    if "exceeds the size limit" in self.violation:
+                        raise self._dead(LimitExceeded(
+                            f"The result of {what} is larger than the limit of "
+                            f"{self.limits.result_max_bytes // 2**20} MB; the run was stopped. Return smaller "
+                            "tensors.", self.violation))
                     raise self._dead(ProtocolViolation(
                         f"The grader's channel was corrupted during {what}. Did your code write to file "
                         "descriptors it did not open?", self.violation))
@@ -187,19 +249,39 @@ class Session:
         return error
 
     def _ended_during(self, what: str) -> SandboxError:
-        code, oom = self.transport.exit_status()
-        if oom or code == 137 and self.limits.memory_mb:
+        code, oom = self.transport.exit_status()  # InfrastructureError if the engine itself is gone
+        if oom:
             return LimitExceeded(
                 f"Your code used more than the memory limit of {self.limits.memory_mb} MB during {what}; "
                 "the sandbox was stopped.", f"exit code {code}, oom={oom}")
+        if oom is None and code == 137:
+            return LimitExceeded(
+                f"The process running your code was killed during {what}, most likely because it used more "
+                f"than the memory limit of {self.limits.memory_mb} MB.", f"exit code {code}, oom unknown")
         return SandboxCrashed(
-            f"The Python process running your code ended during {what} (exit code {code}). "
-            "Don't call exit() or os._exit() in your module.", f"exit code {code}")
+            f"The Python process running your code ended during {what} ({describe_exit(code)}). "
+            "Don't call exit() or os._exit() in your module, or kill its own process.", f"exit code {code}")
+
+    def _send(self, data: bytes, what: str, deadline: float) -> None:
+        """Write a request, but never wait on the sandbox longer than the call may take: code that stops
+        reading its input must not hang the worker on a full pipe."""
+        writer = threading.Thread(target=self.transport.write, args=(data,), daemon=True, name="sandbox-write")
+        writer.start()
+        writer.join(max(0.0, min(deadline, self.run_deadline) - time.monotonic()))
+        if writer.is_alive():
+            self.transport.kill()
+            writer.join(10)
+            raise self._dead(LimitExceeded(
+                f"{what} did not read its input within its time limit; it was stopped."))
 
     def hello(self, *, module: str, entries: dict[str, dict], threads: int, seed: int, timeout: float) -> dict:
-        self.transport.write(encode_frame({"op": "hello", "module": module, "entries": entries,
-                                           "threads": threads, "seed": seed}))
-        header, _ = self._wait_for(None, f"importing {module}", timeout)
+        if self.dead_reason:
+            raise self.dead_reason
+        with self.cond:
+            self.outstanding.add("hello")
+        self._send(encode_frame({"op": "hello", "module": module, "entries": entries, "threads": threads,
+                                 "seed": seed}), f"importing {module}", time.monotonic() + timeout)
+        header, _ = self._wait_for("hello", f"importing {module}", timeout)
         if header.get("op") != "hello":
             raise self._dead(ProtocolViolation("The harness did not answer as expected.", repr(header)[:500]))
         if not header.get("ok"):
@@ -219,8 +301,13 @@ class Session:
         call_id = self.next_id
         self.next_id += 1
         packed, payload = pack_value({"args": list(args), "kwargs": kwargs})
+        if self.dead_reason:
+            raise self.dead_reason
         started = time.monotonic()
-        self.transport.write(encode_frame({"op": "call", "id": call_id, "entry": entry, "value": packed}, payload))
+        with self.cond:
+            self.outstanding.add(call_id)
+        self._send(encode_frame({"op": "call", "id": call_id, "entry": entry, "value": packed}, payload),
+                   entry, started + timeout)
         header, payload = self._wait_for(call_id, entry, timeout)
         seconds = time.monotonic() - started
         if not header.get("ok"):
@@ -230,24 +317,42 @@ class Session:
         try:
             return unpack_value(header.get("result"), payload), seconds
         except WireError as exc:
-            raise ProtocolViolation(f"The result of {entry} could not be read: {exc}", str(exc)) from None
+            # Not the decoder's words: they could echo bytes the sandbox chose.
+            raise ProtocolViolation(f"The result of {entry} could not be read: it is not in the grader's format.",
+                                    str(exc)) from None
 
     def _call_failed(self, entry: str, err: dict) -> CallFailed:
         """What a student may learn from an exception in their code. During hidden queries the message
         could carry hidden inputs, so they see only a built-in exception's type and their own line."""
         detail = str(err.get("traceback", ""))[-8000:]
-        kind = str(err.get("type", "Exception"))[:60] if err.get("builtin") else "an exception"
-        where = str(err.get("where", ""))[:120]
+        # The harness's report is the student's to forge: only a real built-in exception name and a real
+        # line of a submitted file are repeated back, never free text, once hidden inputs may be in play.
+        kind = str(err.get("type", ""))
+        kind = kind if err.get("builtin") and kind in BUILTIN_EXCEPTIONS else "an exception"
+        where = self._checked_where(str(err.get("where", "")))
         if self.audience == "student":
-            message = f"{entry} raised {kind}: {str(err.get('message', ''))[:500]}"
+            text = str(err.get("message", ""))[:500]
+            message = f"{entry} raised {kind}: {text}"
             if where:
                 message += f" (at {where})"
+            if "No space left on device" in text or "File too large" in text:
+                message += (f". The sandbox's /tmp holds {self.limits.tmpfs_mb} MB and a file at most "
+                            f"{self.limits.fsize_mb} MB: keep data in memory or write less.")
             self.log.note("student", detail)
         else:
             message = f"{entry} raised {kind}" + (f" at {where}" if where else "") + \
                 " while the grader tested it on hidden inputs. Run the public tests to reproduce it."
             self.log.note("staff", detail)
         return CallFailed(message, detail)
+
+    def _checked_where(self, where: str) -> str:
+        match = WHERE_RE.fullmatch(where)
+        if not match:
+            return ""
+        path, line = match.group(1), int(match.group(2))
+        if self.source_lines and not (path in self.source_lines and 1 <= line <= self.source_lines[path]):
+            return ""
+        return where
 
     def close(self) -> None:
         try:
