@@ -143,6 +143,11 @@ class Assignment(models.Model):
             return f"This round could be examined until {self.round.examinable_until:%Y-%m-%d}; it no longer accepts work."
         if now < self.opens_at:
             return f"This part opens at {timezone.localtime(self.opens_at):%Y-%m-%d %H:%M}."
+        # The examination app owns extensions and the round's late policy.
+        from examination.models import RoundSettings
+
+        if late := RoundSettings.late_refusal(self, user, now):
+            return late
         used = self.submissions_counted_today(user, now)
         if used >= self.max_submissions_per_day:
             return (
@@ -168,6 +173,9 @@ class Submission(models.Model):
     late = models.BooleanField(default=False)
     client_token = models.CharField(
         max_length=64, blank=True, help_text="From the upload form: a double submit creates one submission, not two.")
+    group = models.ForeignKey("examination.Group", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="submissions", help_text="Set when the submitter was in a group: "
+                              "the submission then belongs to every member.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -184,7 +192,9 @@ class Submission(models.Model):
         return Path(settings.ARCHIVE_ROOT) / self.sha256[:2] / self.sha256[2:4] / f"{self.sha256}.zip"
 
     def visible_to(self, user) -> bool:
-        return user == self.submitter or self.assignment.round.is_staff(user)
+        if user == self.submitter or self.assignment.round.is_staff(user):
+            return True
+        return bool(self.group_id and user.is_authenticated and self.group.memberships.filter(user=user).exists())
 
     @property
     def latest_run(self) -> GradingRun | None:

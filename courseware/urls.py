@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from courseware import views
 
@@ -18,5 +18,6 @@ urlpatterns = [
     path("submissions/<int:submission_id>/archive.zip", views.archive_download, name="archive"),
     path("runs/<int:run_id>/artifacts/<slug:name>.png", views.run_artifact, name="run_artifact"),
     path("staff/runs/<int:run_id>/", views.staff_run, name="staff_run"),
+    path("exam/", include("examination.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,7 @@
 """Load every part under assignments/lab1 into the database. Idempotent: a part whose folder did not
 change keeps its version; any change to any file makes a new version (by content hash)."""
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -30,5 +31,6 @@ class Command(BaseCommand):
                     part.save(update_fields=["current_version"])
             state = "new version" if created else "unchanged"
             self.stdout.write(f"{spec.slug:24s} {spec.content_hash[:12]}  {state}")
+        call_command("import_oral_questions", stdout=self.stdout, stderr=self.stderr)
         if problems:
             raise CommandError(f"{len(problems)} part(s) could not be imported")

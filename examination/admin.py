@@ -1,0 +1,103 @@
+"""Admin. Decisions, the audit log, accommodations, re-examinations and oral records are read-only here:
+they change only through the views, which apply the rules (examiner only, versions, audit)."""
+
+from django.contrib import admin
+
+from examination import models
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.GradeDecision)
+class GradeDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["student", "round", "grade", "proposed_grade", "decided_by", "decided_at", "supersedes"]
+    list_filter = ["round", "grade"]
+    search_fields = ["student__username"]
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor", "action", "target", "student", "round"]
+    list_filter = ["round", "action"]
+    search_fields = ["student__username", "actor__username", "target"]
+
+
+@admin.register(models.Accommodation)
+class AccommodationAdmin(ReadOnlyAdmin):
+    list_display = ["student", "round", "kind", "part", "extended_deadline", "decided_by", "revoked_at"]
+    list_filter = ["round", "kind"]
+
+
+@admin.register(models.ReExamination)
+class ReExaminationAdmin(ReadOnlyAdmin):
+    list_display = ["student", "round", "earlier_round", "decided_by", "decided_at"]
+
+
+class OralAnswerInline(admin.TabularInline):
+    model = models.OralAnswer
+    extra = 0
+    fields = ["question", "outcome", "note", "version", "updated_by", "updated_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.OralSession)
+class OralSessionAdmin(ReadOnlyAdmin):
+    list_display = ["student", "round", "block", "opened_by", "opened_at"]
+    list_filter = ["round", "block"]
+    inlines = [OralAnswerInline]
+
+
+@admin.register(models.OralQuestion)
+class OralQuestionAdmin(admin.ModelAdmin):
+    list_display = ["key", "part", "outcome", "retired_at", "session"]
+    list_filter = ["part", "retired_at"]
+    search_fields = ["key", "text"]
+    readonly_fields = ["session", "created_by", "updated_at"]
+
+
+@admin.register(models.ComponentRecord)
+class ComponentRecordAdmin(ReadOnlyAdmin):
+    list_display = ["student", "round", "component", "status", "updated_by", "updated_at"]
+    list_filter = ["round", "component", "status"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.GroupMembership
+    extra = 0
+    fields = ["user", "joined_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # members join through the groups page, which enforces the size limit
+
+
+@admin.register(models.Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "round", "created_by", "created_at"]
+    list_filter = ["round"]
+    inlines = [MembershipInline]
+
+
+@admin.register(models.StudentProfile)
+class StudentProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "kth_id"]
+    search_fields = ["user__username", "kth_id"]
+
+
+@admin.register(models.RoundSettings)
+class RoundSettingsAdmin(admin.ModelAdmin):
+    list_display = ["round", "late_policy", "max_group_size", "students_form_groups"]
