@@ -1,0 +1,266 @@
+"""Trusted checks for the normalising-flows part. Runs in the grader, never in the sandbox.
+
+Data: two moons, the recipe of scikit-learn's make_moons(noise=0.1) with the arc parameter drawn
+uniformly (make_moons spaces it evenly), so training and test points are i.i.d. from one density:
+    outer moon (cos t, sin t), inner moon (1 - cos t, 0.5 - sin t), t ~ U(0, pi), + N(0, 0.1^2 I).
+Everything is drawn from the secret run seed. The student's model returns z and log|det dz/dx|; every
+number (NLL, grid mass, finite-difference Jacobians, energy distances) is computed here from those.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+
+N_TRAIN = 10000
+N_TEST = 20000
+N_SAMPLES = 2000
+NOISE = 0.1
+CHUNK = 16384  # rows per forward call: a student's model may keep an autograd graph per call
+
+# Grid for the mass check: midpoints of cells of side GRID_STEP over a box that covers the data
+# (x in about [-1.4, 2.4], y in [-0.9, 1.4]) with more than 1 unit of room on every side.
+GRID_BOX = (-2.5, 3.5, -2.0, 2.5)
+GRID_STEP = 0.02
+MASS_LOW, MASS_HIGH = 0.98, 1.01
+
+# Central differences in float32: with step h the truncation error grows like h^2 and the rounding
+# error like eps_32 / h; h = 1e-3 balances both at about 1e-3 nats of log|det| for a smooth flow.
+FD_STEP = 1e-3
+N_FD_DATA, N_FD_BOX = 256, 44
+
+COPY_RATIO, COPY_FRACTION = 0.05, 0.10
+
+
+# ---- data and reference quantities ----
+
+def arc_points(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    outer = np.stack([np.cos(t), np.sin(t)], axis=1)
+    inner = np.stack([1.0 - np.cos(t), 0.5 - np.sin(t)], axis=1)
+    return outer, inner
+
+
+def make_moons(rng: np.random.Generator, n: int) -> torch.Tensor:
+    n_outer = n // 2
+    outer, _ = arc_points(rng.uniform(0.0, math.pi, n_outer))
+    _, inner = arc_points(rng.uniform(0.0, math.pi, n - n_outer))
+    x = np.concatenate([outer, inner]) + NOISE * rng.normal(size=(n, 2))
+    return torch.from_numpy(x[rng.permutation(n)])
+
+
+def true_log_prob(x: torch.Tensor, k: int = 200) -> torch.Tensor:
+    """log of the data density: the arcs' uniform measure blurred by N(0, 0.1^2 I), by quadrature in t."""
+    t = (np.arange(k) + 0.5) / k * math.pi
+    centres = torch.from_numpy(np.concatenate(arc_points(t)))
+    out = []
+    for rows in x.split(4000):
+        d2 = torch.cdist(rows, centres) ** 2
+        log_n = -d2 / (2 * NOISE**2) - math.log(2 * math.pi * NOISE**2)
+        out.append(torch.logsumexp(log_n, dim=1) - math.log(2 * k))
+    return torch.cat(out)
+
+
+def nll_from_flow(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
+    """-log p(x) = -log N(z; 0, I) - log|det dz/dx|, per row, with the grader's own base density."""
+    return 0.5 * (z**2).sum(-1) + math.log(2 * math.pi) - log_det
+
+
+def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Unbiased (U-statistic) energy distance 2E|X-Y| - E|X-X'| - E|Y-Y'|; 0 in expectation when equal."""
+    def within(u: torch.Tensor) -> torch.Tensor:
+        n = u.shape[0]
+        return torch.cdist(u, u).sum() / (n * (n - 1))
+    return float(2 * torch.cdist(a, b).mean() - within(a) - within(b))
+
+
+def grid_points() -> torch.Tensor:
+    x0, x1, y0, y1 = GRID_BOX
+    xs = x0 + (torch.arange(round((x1 - x0) / GRID_STEP), dtype=torch.float64) + 0.5) * GRID_STEP
+    ys = y0 + (torch.arange(round((y1 - y0) / GRID_STEP), dtype=torch.float64) + 0.5) * GRID_STEP
+    gx, gy = torch.meshgrid(xs, ys, indexing="xy")  # [len(ys), len(xs)]
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), (len(ys), len(xs))
+
+
+def as_float32(x: torch.Tensor) -> torch.Tensor:
+    """What the student's code receives: the float32 rounding, held in float64 here."""
+    return x.float().double()
+
+
+# ---- talking to the model ----
+
+def forward(g, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    zs, lds = [], []
+    for rows in x.split(CHUNK):
+        out = g.call("model.forward", rows)
+        zs.append(out["z"])
+        lds.append(out["log_det"])
+    return torch.cat(zs), torch.cat(lds)
+
+
+def finite_difference_log_det(g, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the model's log_det, log|det J| from central differences), both at `points` (float32 values).
+
+    One forward call on the points and their 4 neighbours x +- h e_j. The neighbours are rounded to
+    float32 before the call and the true step x+ - x- is used in the quotient."""
+    p = points.shape[0]
+    plus, minus = [], []
+    for j in range(2):
+        e = torch.zeros(2, dtype=torch.float64)
+        e[j] = FD_STEP
+        plus.append(as_float32(points + e))
+        minus.append(as_float32(points - e))
+    z, log_det = forward(g, torch.cat([points, *plus, *minus]))
+    z_plus = z[p : 3 * p].view(2, p, 2)
+    z_minus = z[3 * p :].view(2, p, 2)
+    steps = torch.stack([plus[j][:, j] - minus[j][:, j] for j in range(2)])  # [2, P]
+    columns = (z_plus - z_minus) / steps.unsqueeze(-1)  # [j, P, out]: dz/dx_j
+    jacobian = columns.permute(1, 2, 0)  # [P, out, in]
+    return log_det[:p], torch.linalg.slogdet(jacobian)[1]
+
+
+# ---- the figure ----
+
+def samples_figure(train: torch.Tensor, density: torch.Tensor | None, shape, samples: torch.Tensor | None) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    x0, x1, y0, y1 = GRID_BOX
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.3), dpi=80, sharex=True, sharey=True)
+    shown = train[:2000].numpy()
+    axes[0].scatter(shown[:, 0], shown[:, 1], s=2, c="tab:blue", alpha=0.5)
+    axes[0].set_title("training data (2000 of them)")
+    if density is not None:
+        shown_density = torch.nan_to_num(density, nan=0.0, posinf=0.0).view(*shape)
+        top = float(shown_density.quantile(0.999)) if shown_density.numel() < 2**24 else None
+        axes[1].imshow(shown_density.numpy(), origin="lower", extent=(x0, x1, y0, y1), cmap="viridis",
+                       aspect="auto", vmin=0.0, vmax=top or None)
+    axes[1].set_title("your density exp(log p)")
+    if samples is not None:
+        s = samples[:2000].numpy()
+        axes[2].scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.5)
+    axes[2].set_title("your samples")
+    for ax in axes:
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ---- the checks ----
+
+def grade(g) -> None:
+    train = make_moons(g.rng, N_TRAIN)
+    test = make_moons(g.rng, N_TEST)
+    box_points = torch.from_numpy(g.rng.uniform([GRID_BOX[0] + 0.5, GRID_BOX[2] + 0.5],
+                                                [GRID_BOX[1] - 0.5, GRID_BOX[3] - 0.5], size=(500, 2)))
+    latents = torch.from_numpy(g.rng.normal(size=(1000, 2)))
+    sample_seeds = [int(s) for s in g.rng.integers(0, 2**31 - 1, size=2)]
+    budget = g.train_seconds
+    density = samples = None
+    grid, grid_shape = grid_points()
+
+    with g.checks("fit_budget", "nll", "nll_c", "grid_mass", "log_det", "round_trip"):
+        g.progress("training your model")
+        # Training output is the student's to see: nothing hidden has been sent yet.
+        g.call("fit", train, seed=g.torch_seed(), max_seconds=budget, audience="student",
+               timeout=budget * 1.5 + 10)
+        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
+                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop); "
+                      "a model this small also trains faster with torch.set_num_threads(1).")
+
+        g.progress("checking your model")
+        z, log_det = forward(g, test)
+        nll = float(nll_from_flow(z, log_det).mean())
+        optimum = float(-true_log_prob(as_float32(test)).mean())
+        context = f" On the same points the true data density scores {optimum:.3f} nats."
+        hint = ("Train longer or with more coupling layers, anneal the learning rate, and check that "
+                "log_det is log|det dz/dx| (data to latent) summed over every layer." + context)
+        g.metric("nll", nll, hint=hint, note=f"true density {optimum:.4f}")
+        g.metric("nll_c", nll, hint=hint, note=f"true density {optimum:.4f}")
+
+        z_grid, ld_grid = forward(g, grid)
+        log_p = -nll_from_flow(z_grid, ld_grid)
+        mass = float(log_p.exp().sum()) * GRID_STEP**2
+        density = log_p.exp()
+        ok = MASS_LOW <= mass <= MASS_HIGH
+        g.record("grid_mass", ok,
+                 f"exp(log p) integrates to {mass:.4f} over the box; it needs to lie in [{MASS_LOW}, {MASS_HIGH}]."
+                 + ("" if ok else " The grader uses log p = log N(z; 0, I) + log_det from your forward: a wrong "
+                                  "sign of log_det, a missing term (a layer, or the log-det of a fixed "
+                                  "standardisation, -sum log std) or a forward that is not invertible all show "
+                                  "up here."),
+                 value=mass if math.isfinite(mass) else None)
+
+        points = as_float32(torch.cat([test[:N_FD_DATA], box_points[:N_FD_BOX]]))
+        theirs, ours = finite_difference_log_det(g, points)
+        gap = (theirs - ours).abs()
+        g.metric("log_det", float(gap.median()),
+                 hint="log_det must be log|det dz/dx| of forward (data to latent), one value per row: for an "
+                      "affine coupling that is the sum of the log-scales s over the changed coordinates, "
+                      "summed over all layers (plus -sum log std if you standardise inside the flow). "
+                      "Compare with torch.autograd.functional.jacobian on a few points, as test_public.py does.",
+                 note=f"90th percentile {float(gap.quantile(0.9)):.3e}, max {float(gap.max()):.3e}")
+
+        round_x = torch.cat([test[:2000], box_points])
+        x_back = g.call("model.inverse", forward(g, round_x)[0])
+        err_x = float(((x_back - as_float32(round_x)).abs() / (1 + round_x.abs())).max())
+        x_of_latents = g.call("model.inverse", latents)
+        z_back = forward(g, x_of_latents)[0]
+        err_z = float(((z_back - as_float32(latents)).abs() / (1 + latents.abs())).max())
+        g.metric("round_trip", max(err_x, err_z),
+                 hint=f"inverse(forward(x)) is off by {err_x:.2e} and forward(inverse(z)) by {err_z:.2e}. "
+                      "The inverse must undo the layers in reverse order, and each coupling must compute its "
+                      "scale and shift from the coordinate it leaves unchanged.",
+                 note=f"x {err_x:.3e}, z {err_z:.3e}")
+
+    with g.checks("samples", "sample_seed"):
+        g.progress("sampling from your model")
+        first = g.call("model.sample", N_SAMPLES, seed=sample_seeds[0])
+        if first.shape[0] != N_SAMPLES:
+            g.record("samples", False, f"sample({N_SAMPLES}, seed=...) returned {first.shape[0]} points.")
+            g.record("sample_seed", False, "Not checked: sample returned the wrong number of points.")
+        else:
+            samples = first
+            distance = energy_distance(first, test[:N_SAMPLES])
+            floor = energy_distance(test[N_SAMPLES : 2 * N_SAMPLES], test[2 * N_SAMPLES : 3 * N_SAMPLES])
+            g.metric("samples", distance,
+                          hint="Sample z ~ N(0, I) and push it through inverse (not forward). The figure shows "
+                               "your samples next to the data.",
+                          note=f"real vs real {floor:.2e}")
+            g.outcomes["samples"].feedback += f" Two independent real samples of this size: {floor:.4f}."
+
+            again = g.call("model.sample", N_SAMPLES, seed=sample_seeds[0])
+            other = g.call("model.sample", N_SAMPLES, seed=sample_seeds[1])
+            reproducible = again.shape == first.shape and bool(torch.allclose(again, first, atol=1e-6))
+            varies = other.shape == first.shape and float((other - first).abs().max()) > 1e-3
+            nearest = torch.cdist(first, train).topk(2, dim=1, largest=False).values
+            copied = float((nearest[:, 0] < COPY_RATIO * nearest[:, 1]).double().mean())
+            problems = []
+            if not reproducible:
+                problems.append("two calls with the same seed gave different samples (seed a torch.Generator "
+                                "or torch.manual_seed with the seed argument)")
+            if not varies:
+                problems.append("a different seed gave the same samples (use the seed argument, not a fixed one)")
+            if copied > COPY_FRACTION:
+                problems.append(f"{copied:.0%} of the samples sit on a training point (sample from the flow, "
+                                "do not return training data)")
+            g.record("sample_seed", not problems,
+                     "Same seed, same samples; new seed, new samples; no copies of training points."
+                     if not problems else "Problems: " + "; ".join(problems) + ".",
+                     note=f"copied fraction {copied:.3f}")
+
+    try:
+        png = samples_figure(train, density, grid_shape, samples)
+        g.attach_image("samples", png, "Training data, the density your flow assigns (on the grader's grid) "
+                                       "and 2000 of your samples, on the same axes.")
+    except Exception as exc:  # noqa: BLE001 - a figure must never break grading
+        g.progress(f"no figure: {type(exc).__name__}")

@@ -1,0 +1,82 @@
+"""LAB1 part 3: a normalising flow (RealNVP-style affine couplings) for 2-D data.
+
+Fill in the TODOs. The grader imports this file and calls, in this order:
+    model = fit(x, seed=..., max_seconds=...)     # x: float32 tensor [N, 2]
+    z, log_det = model.forward(x)                 # [B, 2] and [B]: data -> latent, log|det dz/dx|
+    x = model.inverse(z)                          # [B, 2]: latent -> data
+    x = model.sample(n, seed=...)                 # [n, 2]: the same n points for the same seed
+Run the public tests with:  python -m pytest test_public.py -q
+"""
+
+from __future__ import annotations
+
+import math  # noqa: F401  (you will need it)
+import time  # noqa: F401
+
+import torch
+from torch import nn
+
+
+class AffineCoupling(nn.Module):
+    """Changes coordinate d (0 or 1) by an affine map whose scale and shift depend on the other one:
+        forward:  v = u * exp(s(c)) + t(c)       inverse:  u = (v - t(c)) * exp(-s(c))
+    where u is x[:, d] and c is x[:, 1 - d], which passes through unchanged."""
+
+    def __init__(self, d: int, hidden: int = 32):
+        super().__init__()
+        self.d, self.c = d, 1 - d
+        # TODO: a small MLP from the 1 conditioning coordinate to 2 outputs (s and t).
+        # Smooth activations (SiLU, tanh) make training and the grader's Jacobian check behave best.
+        # Tip: zero-initialise its last layer so the coupling starts as the identity map.
+        raise NotImplementedError("AffineCoupling.__init__")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B,2] -> (y [B,2], log|det dy/dx| [B])."""
+        # TODO: s, t from x[:, c]; change x[:, d]; the log-determinant of this step is s.
+        raise NotImplementedError("AffineCoupling.forward")
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """y [B,2] -> x [B,2], undoing forward exactly."""
+        # TODO: the conditioning coordinate is unchanged, so you can recompute s and t from it.
+        raise NotImplementedError("AffineCoupling.inverse")
+
+
+class Flow(nn.Module):
+    """A stack of couplings that alternate which coordinate they change, with a N(0, I) base."""
+
+    def __init__(self, n_layers: int = 8, hidden: int = 32):
+        super().__init__()
+        # TODO: n_layers couplings; alternate d = 0, 1, 0, 1, ...
+        raise NotImplementedError("Flow.__init__")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Data to latent: x [B,2] -> (z [B,2], log|det dz/dx| [B]), the log-dets of all steps summed."""
+        # TODO
+        raise NotImplementedError("Flow.forward")
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent to data: z [B,2] -> x [B,2]."""
+        # TODO: undo the layers in reverse order.
+        raise NotImplementedError("Flow.inverse")
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) = log N(f(x); 0, I) + log|det df/dx|, per row [B], in nats."""
+        # TODO: the change-of-variables formula. (The grader computes this itself from forward.)
+        raise NotImplementedError("Flow.log_prob")
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """n samples [n,2]: z ~ N(0, I) drawn with a torch.Generator seeded with `seed`, pushed through inverse."""
+        # TODO
+        raise NotImplementedError("Flow.sample")
+
+
+def fit(x: torch.Tensor, *, seed: int, max_seconds: float) -> Flow:
+    """Train on x [N,2] by minimising -log_prob(x).mean(); return the model in eval mode.
+
+    Stop before `max_seconds` have passed (use time.monotonic()): the grader measures it.
+    """
+    torch.manual_seed(seed)
+    # TODO: create the flow and an optimiser, loop over mini-batches minimising the mean NLL,
+    #       and respect the time budget.
+    raise NotImplementedError("fit")
