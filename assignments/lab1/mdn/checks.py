@@ -46,6 +46,20 @@ def regression_baseline_nll(x_train, y_train, x_test, y_test, degree: int = 7) -
     return float(nll.mean())
 
 
+def exact_conditional(x: float, grid: torch.Tensor) -> torch.Tensor:
+    """The true p(y | x) on `grid`: y ~ U(0,1) and x - g(y) ~ U(-0.1, 0.1), so p(y | x) is uniform over
+    {y in [0,1] : |x - g(y)| <= 0.1}; normalised numerically on the grid."""
+    g = grid + 0.3 * torch.sin(2 * math.pi * grid)
+    inside = ((grid >= 0) & (grid <= 1) & ((x - g).abs() <= 0.1)).double()
+    return inside / torch.trapezoid(inside, grid)
+
+
+def mixture_density(log_pi, mu, log_sigma, grid: torch.Tensor) -> torch.Tensor:
+    """One mixture (vectors [K]) evaluated on a grid of y, with the weights normalised by the grader."""
+    return torch.exp(-mixture_nll(log_pi.expand(grid.shape[0], -1), mu.expand(grid.shape[0], -1),
+                                  log_sigma.expand(grid.shape[0], -1), grid.view(-1, 1)))
+
+
 def random_mixtures(rng: np.random.Generator, batch: int, k: int):
     log_pi = torch.from_numpy(rng.normal(size=(batch, k))).log_softmax(-1)
     mu = torch.from_numpy(rng.uniform(-1, 2, size=(batch, k)))
@@ -59,7 +73,8 @@ def grade(g) -> None:
     x_test, y_test = make_data(g.rng, N_TEST)
     budget = g.train_seconds
 
-    with g.checks("fit_budget", "weights_simplex", "nll", "beats_regression", "density_integrates"):
+    with g.checks("fit_budget", "weights_simplex", "nll", "nll_c", "beats_regression", "density_integrates",
+                  "exact_conditional"):
         g.progress("training your model")
         # Training output is the student's to see: nothing hidden has been sent yet.
         g.call("fit", x_train, y_train, seed=g.torch_seed(), max_seconds=budget,
@@ -82,6 +97,8 @@ def grade(g) -> None:
         nll = float(mixture_nll(log_pi, mu, log_sigma, y_test).mean())
         g.metric("nll", nll, hint="Train longer, use more components, or check your loss: "
                                   "it should be the mean of -mixture_log_prob over the batch.")
+        g.metric("nll_c", nll, hint="More components, a learning-rate schedule and using the whole time "
+                                    "budget help; compare training and test NLL to see whether you underfit.")
         baseline = regression_baseline_nll(x_train, y_train, x_test, y_test)
         g.metric("beats_regression", baseline - nll,
                  hint=f"A Gaussian regression fitted by the grader reaches {baseline:.3f} nats; a mixture "
@@ -102,6 +119,24 @@ def grade(g) -> None:
         g.metric("density_integrates", worst,
                  hint="Your density does not integrate to 1 over y: check the normalising constant "
                       "-log(sigma) - 0.5 log(2 pi) and that the weights are normalised.")
+
+        tv = []
+        for i in range(xs.shape[0]):
+            truth = exact_conditional(float(xs[i]), GRID)
+            model = mixture_density(params["log_pi"][i], params["mu"][i], params["log_sigma"][i], GRID)
+            tv.append(0.5 * float(torch.trapezoid((truth - model).abs(), GRID)))
+        g.metric("exact_conditional", float(np.mean(tv)),
+                 hint="Plot your p(y | x) against a histogram of y for x in a narrow slice: the true conditional "
+                      "has sharp edges and up to three separate pieces.",
+                 note="per-x TV: " + ", ".join(f"{v:.3f}" for v in tv))
+
+    with g.checks("gaussian_nll"):
+        mu, log_sigma, y = (torch.from_numpy(g.rng.normal(scale=s, size=(256, 1))).float().double()
+                            for s in (1.0, 0.8, 1.5))
+        theirs = g.call("gaussian_nll", mu, log_sigma, y)
+        ours = mixture_nll(torch.zeros(256, 1, dtype=torch.float64), mu, log_sigma, y)
+        g.metric("gaussian_nll", float(((theirs - ours).abs() / (1 + ours.abs())).max()),
+                 hint="-log N(y; mu, sigma) = 0.5 ((y - mu) / sigma)^2 + log sigma + 0.5 log(2 pi).")
 
     with g.checks("mixture_log_prob"):
         # Rounded to float32 first: that is what the student's code receives.

@@ -4,6 +4,7 @@ Fill in the three TODOs. The grader imports this file and calls, in this order:
     model = fit(x, y, seed=..., max_seconds=...)      # x, y: float32 tensors [N, 1]
     log_pi, mu, log_sigma = model.forward(x)          # each [B, K]
     mixture_log_prob(log_pi, mu, log_sigma, y)        # -> [B]
+    gaussian_nll(mu, log_sigma, y)                    # -> [B], the regression loss
 Run the public tests with:  python -m pytest test_public.py
 """
 
@@ -28,6 +29,16 @@ class MixtureDensityNetwork(nn.Module):
         # TODO: return (log_pi, mu, log_sigma), each [B, K].
         # log_pi must be normalised: logsumexp(log_pi, dim=-1) == 0 (use torch.log_softmax).
         raise NotImplementedError("MixtureDensityNetwork.forward")
+
+
+def gaussian_nll(mu: torch.Tensor, log_sigma: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """-log N(y; mu, sigma^2) per row: [B,1], [B,1], [B,1] -> [B].
+
+    This is what a regression network with a learned noise level minimises; with sigma fixed it is
+    squared error plus a constant. Compare it with mixture_log_prob for K = 1.
+    """
+    # TODO
+    raise NotImplementedError("gaussian_nll")
 
 
 def mixture_log_prob(log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,

@@ -9,7 +9,7 @@ import math
 
 import torch
 from data import make_data
-from mdn import MixtureDensityNetwork, fit, mixture_log_prob
+from mdn import MixtureDensityNetwork, fit, gaussian_nll, mixture_log_prob
 
 
 def test_single_component_is_a_gaussian():
@@ -19,6 +19,15 @@ def test_single_component_is_a_gaussian():
     got = mixture_log_prob(torch.zeros(1, 1), mu, log_sigma, y)
     assert got.shape == (1,)
     assert abs(got.item() - expected) < 1e-5
+
+
+def test_gaussian_nll_is_squared_error_plus_a_constant_when_sigma_is_fixed():
+    mu, y = torch.randn(5, 1), torch.randn(5, 1)
+    log_sigma = torch.zeros(5, 1)
+    nll = gaussian_nll(mu, log_sigma, y)
+    assert nll.shape == (5,)
+    assert torch.allclose(nll, 0.5 * (y - mu).squeeze(1) ** 2 + 0.5 * math.log(2 * math.pi), atol=1e-5)
+    assert torch.allclose(nll, -mixture_log_prob(torch.zeros(5, 1), mu, log_sigma, y), atol=1e-5)
 
 
 def test_two_equal_components_at_the_same_place_equal_one():
