@@ -16,14 +16,15 @@ from .conftest import MDN
 def test_mdn_manifest_declares_interface_and_checks():
     part = load_part("mdn")
     assert part.module == "mdn.py"
-    assert set(part.entry_points) == {"fit", "model.forward", "mixture_log_prob"}
+    assert set(part.entry_points) == {"fit", "model.forward", "mixture_log_prob", "gaussian_nll"}
     assert part.entry_points["fit"].stores_object == "model"
     forward = part.entry_points["model.forward"]
     assert [s.name for s in forward.returns] == ["log_pi", "mu", "log_sigma"]
     assert forward.returns[0].shape == ("B", "K")
     assert part.checks["nll"].threshold == -0.90 and part.checks["nll"].direction == "max"
-    assert part.max_points == 10
-    assert {bug for bug, _, _ in part.known_wrong()} == {"unnormalised_weights", "single_gaussian"}
+    assert part.max_points == sum(c.points for c in part.checks.values()) == 15
+    assert {c.tier for c in part.checks.values()} == {"E", "C"}
+    assert {bug for bug, _, _ in part.known_wrong()} == {"unnormalised_weights", "single_gaussian", "missing_normaliser"}
 
 
 def test_content_hash_changes_with_any_file(tmp_path):

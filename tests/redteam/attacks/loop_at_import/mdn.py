@@ -1,0 +1,3 @@
+# Attack: never finish importing, so the worker waits forever.
+while True:
+    pass
