@@ -1,0 +1,369 @@
+"""Trusted checks for the GAN part. Runs in the grader, never in the sandbox.
+
+Data: a ring of 8 Gaussians (radius 2, sigma 0.05) turned by a rotation drawn from the secret run seed.
+sigma is 0.05 rather than the 0.02 of the diffusion part: a GAN that trains in seconds on 2 CPU cores
+places its samples to within about 0.1, and with sigma = 0.02 the high-quality radius (3 sigma) measured
+that precision instead of mode coverage (the reference dropped a mode in 1 of 3 seeds at 0.02 within
+the same budget). The modes stay 30 sigma apart, so mode coverage is still the question.
+
+The student's code returns primitives only (loss values, D*, a penalty value, samples for the grader's
+own z); every score is computed here:
+- the losses at zero logits, on a grid and on random batches, against stable float64 formulas, and the
+  slope of both generator losses by central differences of the returned values;
+- D* against sigmoid(log p - log q), including log-densities whose exp underflows;
+- the gradient penalty of a linear critic (analytic: lam (||w|| - 1)^2) and of a tanh critic (autograd);
+- THREE trainings per run on three fresh data sets and rotations ("passes on >= 2 of 3 seeds" is the
+  course's rule for stochastic parts): every sample metric is the median of the three, the properties
+  that must always hold (budget, no copies, samples a function of z) are judged on the worst of them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial import cKDTree
+
+from grader.checking import ResultInvalid
+
+RADIUS, SIGMA, N_MODES = 2.0, 0.05, 8
+HQ_RADIUS = 3 * SIGMA
+N_TRAIN = 4000
+N_SAMPLES = 2500  # as in the VEEGAN / PacGAN tables
+MIN_COUNT = 20  # a mode is covered with at least 20 of 2500 high-quality samples (PacGAN's rule)
+N_FITS = 3
+MAX_LATENT = 1024
+FD_AT, FD_STEP = -6.0, 0.05
+SPREAD_RATIO = 0.25  # G(z) vs G(z') must differ by at least this fraction of what real pairs differ by
+
+SAMPLE_CHECKS = ("fit_budget", "uses_z", "no_copies", "modes", "high_quality", "high_quality_c", "mode_balance")
+
+
+# ---- data ----
+
+def centres(theta: float) -> np.ndarray:
+    angles = theta + 2 * math.pi * np.arange(N_MODES) / N_MODES
+    return RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def make_ring(rng: np.random.Generator, n: int, theta: float) -> np.ndarray:
+    k = rng.integers(0, N_MODES, size=n)
+    return centres(theta)[k] + SIGMA * rng.standard_normal((n, 2))
+
+
+def f32(*arrays):
+    """What the student's code receives: the grader's values rounded to float32 (kept as float64)."""
+    return tuple(torch.as_tensor(a).float().double() for a in arrays)
+
+
+def rel_error(theirs, ours) -> float:
+    theirs, ours = torch.as_tensor(theirs, dtype=torch.float64), torch.as_tensor(ours, dtype=torch.float64)
+    return float(((theirs - ours).abs() / (1 + ours.abs())).max())
+
+
+# ---- sample metrics ----
+
+def mode_stats(samples: np.ndarray, c: np.ndarray) -> dict:
+    d = np.linalg.norm(samples[:, None, :] - c[None, :, :], axis=-1)
+    nearest, dist = d.argmin(1), d.min(1)
+    hq = dist <= HQ_RADIUS
+    counts = np.bincount(nearest[hq], minlength=N_MODES)
+    total = counts.sum()
+    return {"modes": int((counts >= MIN_COUNT).sum()), "hq": float(hq.mean()),
+            "balance": float(counts.min() / (total / N_MODES)) if total else 0.0, "counts": counts}
+
+
+def copy_ratio(samples: np.ndarray, x_train: np.ndarray, fresh: np.ndarray) -> float:
+    """Median distance of a sample to its nearest training point over the same for fresh real data."""
+    tree = cKDTree(x_train)
+    return float(np.median(tree.query(samples)[0]) / np.median(tree.query(fresh)[0]))
+
+
+def mean_pair_distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
+def plot(panels: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]) -> bytes:
+    """One panel per training, and a zoom on one mode of the first training."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.8 * (len(panels) + 1), 3.0), dpi=80)
+    zoom = panels[0][2][0]
+    views = [(*p, (0.0, 0.0), 3.5) for p in panels]
+    views.append((*panels[0][:3], "training 1, one mode", tuple(zoom), 0.5))
+    for ax, (samples, x_train, c, title, (x0, y0), half) in zip(axes, views, strict=True):
+        ax.scatter(x_train[:1500, 0], x_train[:1500, 1], s=2, c="0.7", label="training data")
+        shown = samples[:1500]
+        if half < 1:  # the zoom: leave out what lies outside instead of drawing it on the edge
+            shown = shown[(np.abs(shown - [x0, y0]) < half).all(1)]
+        shown = np.clip(shown, [x0 - half, y0 - half], [x0 + half, y0 + half])
+        ax.scatter(shown[:, 0], shown[:, 1], s=2, c="tab:blue", alpha=0.5, label="your samples")
+        for cx, cy in c:
+            ax.add_patch(plt.Circle((cx, cy), HQ_RADIUS, fill=False, color="tab:red", lw=0.8))
+        ax.set_xlim(x0 - half, x0 + half)
+        ax.set_ylim(y0 - half, y0 + half)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=8)
+    axes[0].legend(loc="lower left", fontsize=6, markerscale=3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ---- the trained generator ----
+
+def function_of_z(g, z: np.ndarray, samples: torch.Tensor, real_spread: float) -> tuple[str, float]:
+    """'' when generate is a deterministic, row-wise function of z that really depends on z, else why not;
+    and the spread ratio (how much G(z) and G(z') differ relative to two independent real points)."""
+    again = g.call("model.generate", z)
+    if float((again - samples).abs().max()) > 1e-4:
+        return ("generate(z) gave different samples when called twice with the same z. Draw no random "
+                "numbers inside generate: the noise is the z the grader passes in."), math.nan
+    perm = g.rng.permutation(z.shape[0])[:500]
+    part = g.call("model.generate", z[perm])
+    if float((part - samples[perm]).abs().max()) > 1e-3:
+        return ("generate on a subset of the rows of z, in another order, did not give the same rows. Each "
+                "sample must depend only on its own z: no batch statistics (put BatchNorm in eval mode) and "
+                "no mixing across the batch."), math.nan
+    other = g.call("model.generate", g.rng.standard_normal(z.shape)).numpy()
+    ratio = mean_pair_distance(samples.numpy(), other) / real_spread
+    return "", ratio
+
+
+def sample_quality(g) -> None:
+    budget = g.train_seconds
+    fit_times, notes, stats, ratios, spreads, panels, problems = [], [], [], [], [], [], []
+    floor = None
+    for r in range(N_FITS):
+        theta = float(g.rng.uniform(0.0, 2 * math.pi))
+        c = centres(theta)
+        x_train = make_ring(g.rng, N_TRAIN, theta)
+        fresh = make_ring(g.rng, N_SAMPLES, theta)
+        g.progress(f"training your GAN ({r + 1} of {N_FITS})")
+        before = g.timings.get("fit", 0.0)
+        # Training output of the first fit is the student's to see: nothing hidden has been sent yet.
+        g.call("fit", x_train, seed=g.torch_seed(), max_seconds=budget, audience="student",
+               timeout=budget * 1.5 + 10)
+        fit_times.append(g.timings["fit"] - before)
+
+        g.progress(f"sampling from your GAN ({r + 1} of {N_FITS})")
+        z_dim = g.call("model.latent_dim")
+        if not 1 <= z_dim <= MAX_LATENT:
+            raise ResultInvalid(f"model.latent_dim() returned {z_dim}; it must be between 1 and {MAX_LATENT}.")
+        z = g.rng.standard_normal((N_SAMPLES, z_dim))
+        samples = g.call("model.generate", z)
+        if samples.shape[0] != N_SAMPLES:
+            raise ResultInvalid(f"model.generate returned {samples.shape[0]} rows for {N_SAMPLES} rows of z.")
+        s = samples.numpy()
+        st = mode_stats(s, c)
+        stats.append(st)
+        ratios.append(copy_ratio(s, x_train, fresh))
+        real_spread = mean_pair_distance(fresh, make_ring(g.rng, N_SAMPLES, theta))
+        problem, spread = function_of_z(g, z, samples, real_spread)
+        spreads.append(spread)
+        if problem:
+            problems.append(problem)
+        if floor is None:
+            floor = mode_stats(fresh, c)
+        notes.append(f"fit {r + 1}: {fit_times[-1]:.1f} s, Z={z_dim}, modes {st['modes']}, hq {st['hq']:.3f}, "
+                     f"balance {st['balance']:.2f}, copy ratio {ratios[-1]:.2f}, spread {spread:.2f}, "
+                     f"counts {st['counts'].tolist()}")
+        panels.append((s, x_train, c, f"training {r + 1}: {st['modes']} modes, HQ {st['hq']:.2f}"))
+
+    note = "; ".join(notes)
+    g.metric("fit_budget", max(fit_times), threshold=budget + 2.0, note=note,
+             hint="Stop training when max_seconds is used up (check time.monotonic() in your loop); the grader "
+                  "trains three times.")
+    median_spread = statistics.median(spreads)
+    if problems:
+        g.record("uses_z", False, problems[0], note=note)
+    elif not median_spread >= SPREAD_RATIO:
+        g.record("uses_z", False,
+                 f"Samples for two independent draws of z differ by {median_spread:.2f} of what two independent "
+                 f"real points differ by (median of three trainings; at least {SPREAD_RATIO} needed): your "
+                 "generator ignores z or has collapsed to (almost) one point. Plot G(z) for many z.",
+                 value=median_spread, note=note)
+    else:
+        g.record("uses_z", True, "generate is a deterministic, row-wise function of z, and z matters.",
+                 value=median_spread, note=note)
+
+    g.metric("no_copies", min(ratios), note=note,
+             hint="Your samples lie much closer to training points than fresh data does: the generator is "
+                  "replaying (almost) copies of the training data instead of modelling the distribution.")
+    floor_text = (f"Real data at the same sample size: {floor['modes']} modes, {floor['hq']:.3f} high-quality, "
+                  f"balance {floor['balance']:.2f}. Per training: "
+                  + ", ".join(f"{st['modes']} modes / {st['hq']:.2f} HQ / balance {st['balance']:.2f}" for st in stats)
+                  + ".")
+    g.metric("modes", statistics.median(st["modes"] for st in stats), note=note,
+             hint=floor_text + " Too few modes is mode collapse: use the non-saturating loss, Adam with beta1 = 0.5, "
+                               "and consider PacGAN (the discriminator judges pairs of samples).")
+    g.metric("high_quality", statistics.median(st["hq"] for st in stats), note=note,
+             hint=floor_text + " Samples between the modes: train longer, decay the learning rate towards the end.")
+    g.metric("high_quality_c", statistics.median(st["hq"] for st in stats), note=note,
+             hint=floor_text + " Decay the learning rate towards the end of training, and use the whole budget.")
+    g.metric("mode_balance", statistics.median(st["balance"] for st in stats), note=note,
+             hint=floor_text + " Some modes get far fewer samples than others (partial mode collapse): PacGAN or "
+                               "minibatch features let the discriminator see how diverse a batch is.")
+    try:
+        g.attach_image("samples", plot(panels),
+                       "Your samples (blue) for the grader's z after each of the three trainings, the training "
+                       "data (grey) and the 3-sigma circles around the true modes (red); the last panel zooms on one mode. "
+                       "Samples outside the first three panels are drawn on their edges.")
+    except Exception as exc:  # noqa: BLE001 - a figure must never break grading
+        g.progress(f"no figure: {type(exc).__name__}")
+
+
+# ---- the losses ----
+
+def d_loss(real: torch.Tensor, fake: torch.Tensor) -> float:
+    return float(F.softplus(-real).mean() + F.softplus(fake).mean())
+
+
+def g_sat(fake: torch.Tensor) -> float:
+    return float(-F.softplus(fake).mean())
+
+
+def g_ns(fake: torch.Tensor) -> float:
+    return float(F.softplus(-fake).mean())
+
+
+def random_logits(g, n: int) -> torch.Tensor:
+    """Logits of every size: moderate ones and confident ones up to +-30."""
+    scale = g.rng.choice([1.0, 5.0, 15.0], size=n)
+    return f32(np.clip(scale * g.rng.standard_normal(n), -30, 30))[0]
+
+
+def check_at_zero(g) -> None:
+    worst = 0.0
+    for b, m in ((64, 64), (5, 17)):
+        worst = max(worst, abs(g.call("discriminator_loss", torch.zeros(b), torch.zeros(m)) - 2 * math.log(2)),
+                    abs(g.call("generator_loss_saturating", torch.zeros(m)) + math.log(2)),
+                    abs(g.call("generator_loss_nonsaturating", torch.zeros(m)) - math.log(2)))
+    g.metric("losses_at_zero", worst,
+             hint="At logit 0, D = sigmoid(0) = 1/2: discriminator_loss = -log(1/2) - log(1 - 1/2) = 2 ln 2, "
+                  "generator_loss_saturating = log(1 - 1/2) = -ln 2, generator_loss_nonsaturating = -log(1/2) = ln 2. "
+                  "Each loss is a mean over its batch.")
+
+
+def check_discriminator(g) -> None:
+    worst = 0.0
+    for b, m in ((256, 256), (100, 37), (1, 300)):
+        real, fake = random_logits(g, b), random_logits(g, m)
+        worst = max(worst, rel_error(g.call("discriminator_loss", real, fake), d_loss(real, fake)))
+    for real, fake in (([30.0], [-30.0]), ([-30.0], [30.0]), ([20.0, -20.0], [25.0])):
+        real, fake = torch.tensor(real, dtype=torch.float64), torch.tensor(fake, dtype=torch.float64)
+        worst = max(worst, rel_error(g.call("discriminator_loss", real, fake), d_loss(real, fake)))
+    g.metric("discriminator_loss", worst,
+             hint="D's loss is -mean over the real batch of log D(x) minus mean over the fake batch of "
+                  "log(1 - D(G(z))): real samples are labelled 1, fakes 0 (check the signs). The two batches "
+                  "may have different sizes. With confident logits sigmoid rounds to exactly 0 or 1 in float32 "
+                  "and log gives -inf: use log D = -softplus(-logit), log(1 - D) = -softplus(logit).")
+
+
+def check_generator(g) -> None:
+    worst = 0.0
+    grid = torch.linspace(-30, 30, 25, dtype=torch.float64)
+    for f in grid:
+        one = f.view(1)
+        worst = max(worst, rel_error(g.call("generator_loss_saturating", one), g_sat(one)),
+                    rel_error(g.call("generator_loss_nonsaturating", one), g_ns(one)))
+    for m in (256, 33):
+        fake = random_logits(g, m)
+        worst = max(worst, rel_error(g.call("generator_loss_saturating", fake), g_sat(fake)),
+                    rel_error(g.call("generator_loss_nonsaturating", fake), g_ns(fake)))
+    g.metric("generator_losses", worst,
+             hint="generator_loss_saturating is mean log(1 - D(G(z))) (the minimax game's term, which G "
+                  "minimises: -softplus(logit)); generator_loss_nonsaturating is -mean log D(G(z)) "
+                  "(softplus(-logit)). Check them at a few logits by hand, including large ones such as +-30.")
+
+
+def check_gradient(g) -> None:
+    def slope(entry: str) -> float:
+        hi = g.call(entry, torch.tensor([FD_AT + FD_STEP], dtype=torch.float64))
+        lo = g.call(entry, torch.tensor([FD_AT - FD_STEP], dtype=torch.float64))
+        return (hi - lo) / (2 * FD_STEP)
+
+    ns, sat = slope("generator_loss_nonsaturating"), slope("generator_loss_saturating")
+    ratio = abs(ns) / abs(sat) if sat != 0 else math.inf
+    g.metric("nonsaturating_gradient", ratio, note=f"slopes at {FD_AT}: non-saturating {ns:.5f}, saturating {sat:.6f}",
+             hint=f"Your slopes at logit {FD_AT:g} (D(G(z)) = 0.0025, the discriminator is sure the sample is "
+                  f"fake): non-saturating {ns:.4f}, saturating {sat:.5f}. The non-saturating loss -log D should "
+                  "keep a slope near -1 there, the saturating log(1 - D) a slope near 0.")
+
+
+def check_optimal(g) -> None:
+    lp = g.rng.normal(-3, 5, size=64)
+    lq = lp + g.rng.normal(0, 3, size=64)
+    extreme_p = np.array([-1000.0, -1000.0, -1001.0, -750.0, -90.0, 80.0, 0.0, -30.0])
+    extreme_q = np.array([-1001.0, -1000.0, -1000.0, -760.0, -100.0, 90.0, 0.0, -30.0])
+    log_p, log_q = f32(np.concatenate([lp, extreme_p]), np.concatenate([lq, extreme_q]))
+    theirs = g.call("optimal_discriminator", log_p, log_q)
+    ours = torch.sigmoid(log_p - log_q)
+    g.metric("optimal_discriminator", float((theirs - ours).abs().max()),
+             hint="D*(x) = p(x) / (p(x) + q(x)). You get log-densities: when both are about -1000, exp gives 0 "
+                  "and p / (p + q) is 0 / 0. Divide numerator and denominator by p: 1 / (1 + q / p) = "
+                  "sigmoid(log p - log q).")
+
+
+def penalty(w, W1, b1, w2, x_real, x_fake, alpha, lam) -> float:
+    x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
+    f = x_hat @ w + torch.tanh(x_hat @ W1.T + b1) @ w2
+    (grad,) = torch.autograd.grad(f.sum(), x_hat)
+    return float(lam * ((grad.norm(dim=1) - 1) ** 2).mean())
+
+
+def critic_case(g, d: int, h: int, b: int, linear: bool):
+    w = g.rng.standard_normal(d) * (0.3 if not linear else g.rng.uniform(0.2, 1.5))
+    W1 = np.zeros((h, d)) if linear else g.rng.standard_normal((h, d))
+    b1 = g.rng.normal(0, 0.5, size=h)
+    w2 = g.rng.standard_normal(h)
+    x_real = np.concatenate([make_ring(g.rng, b, float(g.rng.uniform(0, 2 * math.pi))),
+                             g.rng.standard_normal((b, d - 2))], axis=1)
+    x_fake = 1.5 * g.rng.standard_normal((b, d))
+    alpha = g.rng.uniform(0, 1, size=(b, 1))
+    lam = float(g.rng.choice([1.0, 10.0]))
+    return (*f32(w, W1, b1, w2, x_real, x_fake, alpha), lam)
+
+
+def check_penalty_linear(g) -> None:
+    worst = 0.0
+    for d in (2, 3, 2):
+        args = critic_case(g, d, 8, 64, linear=True)
+        w, lam = args[0], args[-1]
+        worst = max(worst, rel_error(g.call("critic_gradient_penalty", *args), lam * (w.norm() - 1) ** 2))
+    g.metric("gradient_penalty_linear", worst,
+             hint="For a linear critic f(x) = w.x the gradient with respect to x is w everywhere, so the penalty "
+                  "lam * mean (||grad|| - 1)^2 equals lam (||w|| - 1)^2. Take the gradient with torch.autograd.grad "
+                  "of critic(x_hat).sum() with respect to x_hat, and the Euclidean norm of each row.")
+
+
+def check_penalty(g) -> None:
+    worst = 0.0
+    for d in (2, 3):
+        args = critic_case(g, d, 16, 128, linear=False)
+        worst = max(worst, rel_error(g.call("critic_gradient_penalty", *args), penalty(*args)))
+    g.metric("gradient_penalty", worst,
+             hint="The gradient is taken at x_hat_i = alpha_i x_real_i + (1 - alpha_i) x_fake_i, one alpha per row "
+                  "(alpha has shape [B, 1]), and the penalty is lam * mean_i (||grad_i|| - 1)^2 with the norm, not "
+                  "the squared norm. Use create_graph=True so that training can differentiate the penalty.")
+
+
+def grade(g) -> None:
+    with g.checks(*SAMPLE_CHECKS):
+        sample_quality(g)
+    for name, check in (("losses_at_zero", check_at_zero), ("discriminator_loss", check_discriminator),
+                        ("generator_losses", check_generator), ("nonsaturating_gradient", check_gradient),
+                        ("optimal_discriminator", check_optimal), ("gradient_penalty_linear", check_penalty_linear),
+                        ("gradient_penalty", check_penalty)):
+        with g.checks(name):
+            check(g)
