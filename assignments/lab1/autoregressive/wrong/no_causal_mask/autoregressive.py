@@ -1,0 +1,149 @@
+"""Reference solution: a tiny causal transformer (decoder-only, GPT-style) for token sequences.
+
+One causal self-attention layer on token + position embeddings, read out by a linear layer: an
+attention-only transformer. That is enough for the copy source, where the next token depends on the
+token 8 positions back. A real LLM stacks many blocks (attention + MLP, with LayerNorm) on the same plan.
+
+Besides learned absolute positions, the attention scores get a learned bias per relative offset i - j
+(as in T5; ALiBi fixes it to a slope). With absolute positions alone every position has to discover
+"attend 7 back" on its own, and a few positions can stay stuck attending half to the wrong place for
+hundreds of steps (spikes in the per-position NLL); one shared bias per offset learns it once for all.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VOCAB = 16      # tokens 0..15
+SEQ_LEN = 64    # T
+BOS = VOCAB     # an extra input-only token (16) that starts every sequence
+REL_SCALE = 10.0  # Adam moves a parameter by about lr per step; scaled, the offset bias moves 10x faster
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.rel = nn.Parameter(torch.zeros(heads, SEQ_LEN))   # score bias per head and offset i - j >= 0
+
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """x [B,L,d] -> [B,L,d]. Query i may attend to keys j <= i only.
+
+        With a cache (a dict, empty at the start of a sequence) the L new positions come after the
+        positions already in the cache: their keys and values are appended, so each step costs O(T),
+        not O(T^2), and earlier positions are never recomputed."""
+        b, length, d = x.shape
+        dh = d // self.heads
+        q, k, v = self.qkv(x).view(b, length, 3, self.heads, dh).permute(2, 0, 3, 1, 4)  # each [B,H,L,dh]
+        past = 0
+        if cache is not None:
+            if "k" in cache:
+                past = cache["k"].shape[2]
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        scores = q @ k.transpose(-2, -1) / math.sqrt(dh)                           # [B,H,L,past+L]
+        # query i sits at absolute position past+i; key j at j. Offsets < 0 are the future.
+        offset = torch.arange(past, past + length)[:, None] - torch.arange(past + length)[None, :]
+        scores = scores + REL_SCALE * self.rel[:, offset.clamp(min=0)]             # [H,L,past+L] broadcast
+        # BUG: no causal mask: every query attends to every key, later positions included
+        out = scores.softmax(dim=-1) @ v                                           # [B,H,L,dh]
+        return self.proj(out.transpose(1, 2).reshape(b, length, d))
+
+
+class TinyTransformer(nn.Module):
+    def __init__(self, d: int = 32, heads: int = 1, layers: int = 1):
+        super().__init__()
+        self.tok = nn.Embedding(VOCAB + 1, d)                  # 16 tokens + BOS
+        self.pos = nn.Parameter(0.02 * torch.randn(SEQ_LEN, d))
+        self.layers = nn.ModuleList(CausalSelfAttention(d, heads) for _ in range(layers))
+        self.head = nn.Linear(d, VOCAB)
+
+    def forward(self, inputs: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
+        """inputs [B,L] at positions start..start+L-1 -> logits [B,L,V]; row i scores the token that
+        follows input i. With caches (one dict per layer) earlier positions come from the cache."""
+        x = self.tok(inputs) + self.pos[start : start + inputs.shape[1]]
+        for i, layer in enumerate(self.layers):
+            x = x + layer(x, None if caches is None else caches[i])
+        return self.head(x)
+
+    @staticmethod
+    def shift_right(tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B,T] -> inputs [B,T] = BOS, x_0, ..., x_{T-2}: input position t holds x_{t-1}."""
+        bos = torch.full_like(tokens[:, :1], BOS)
+        return torch.cat([bos, tokens[:, :-1]], dim=1)
+
+    @torch.no_grad()
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens int64 [B,T] -> float32 [B,T,V]; logits[:, t] score x_t given x_0..x_{t-1}."""
+        return self.forward(self.shift_right(tokens.long())).float()
+
+    @torch.no_grad()
+    def logits_cached(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The same logits as `logits`, computed one position at a time with a KV cache."""
+        inputs = self.shift_right(tokens.long())
+        caches: list[dict] = [{} for _ in self.layers]
+        steps = [self.forward(inputs[:, t : t + 1], caches, start=t) for t in range(inputs.shape[1])]
+        return torch.cat(steps, dim=1).float()
+
+    @torch.no_grad()
+    def sample(self, n: int, *, temperature: float = 1.0, top_k: int = 0, seed: int = 0) -> torch.Tensor:
+        """n sequences int64 [n,T]. temperature 0 = greedy (argmax); top_k > 0 keeps the k largest logits."""
+        gen = torch.Generator().manual_seed(int(seed))
+        caches: list[dict] = [{} for _ in self.layers]
+        token = torch.full((int(n), 1), BOS, dtype=torch.long)
+        out = []
+        for t in range(SEQ_LEN):
+            logits = self.forward(token, caches, start=t)[:, -1]        # [n,V]: the next token
+            token = pick(logits, temperature, top_k, gen)[:, None]
+            out.append(token)
+        return torch.cat(out, dim=1)
+
+
+def pick(logits: torch.Tensor, temperature: float, top_k: int, gen: torch.Generator) -> torch.Tensor:
+    """One token per row of [n,V] logits."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]                 # the k-th largest logit per row
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), 1, generator=gen)[:, 0]
+
+
+def fit(tokens: torch.Tensor, *, seed: int, max_seconds: float) -> TinyTransformer:
+    """Maximum likelihood (next-token cross-entropy) on tokens int64 [N,T]; returns the model in eval mode."""
+    torch.manual_seed(seed)
+    start = time.monotonic()
+    budget = 0.8 * max_seconds
+    tokens = tokens.long()
+    model = TinyTransformer()
+    # Few large batches rather than many small ones: the same arithmetic, but fewer optimiser steps,
+    # and each step has a fixed overhead that grows when the CPU is shared.
+    steps, batch, lr, warmup = 250, 256, 2e-2, 20
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    done, loss = 0, torch.tensor(float("nan"))
+    for step in range(steps):
+        # Cosine decay over the steps or over the time budget, whichever runs out first.
+        progress = max(step / steps, (time.monotonic() - start) / budget)
+        if progress >= 1:
+            break
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress))
+        x = tokens[torch.randint(0, tokens.shape[0], (batch,))]
+        logits = model(model.shift_right(x))                                   # [B,T,V]
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), x.reshape(-1))       # nats per token
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        done += 1
+        if step % 50 == 0:
+            print(f"step {step:4d}  train NLL {loss.item():.4f} nats/token")
+    print(f"trained {done} steps in {time.monotonic() - start:.1f} s, last batch NLL {loss.item():.4f}")
+    return model.eval()
