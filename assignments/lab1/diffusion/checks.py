@@ -1,0 +1,397 @@
+"""Trusted checks for the diffusion / flow-matching part. Runs in the grader, never in the sandbox.
+
+Data: a ring of 8 Gaussians (radius 2, sigma 0.02) turned by a rotation drawn from the secret run seed.
+The student's code returns primitives only (schedules, paths, vector fields, velocities, samples); every
+score is computed here:
+- the probability path on hidden inputs, against the grader's own formulas and autograd (d/dt of the
+  path for the conditional vector field, grad_x of the log density for the conditional score);
+- one model trained in the sandbox within the budget; 3 sampling seeds of 2000 samples each, scored on
+  mode coverage, high-quality fraction, reverse KL over modes and MMD to fresh data, next to a
+  real-vs-real floor; each sample metric is the median over the seeds (= passes on >= 2 of 3). Training
+  three times would not fit the run's budget: training randomness is covered by calibration instead;
+- the sampler must agree with the grader's own Euler integration of the student's velocity field.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from grader.checking import ResultInvalid
+
+RADIUS, SIGMA, N_MODES = 2.0, 0.02, 8
+HQ_RADIUS = 3 * SIGMA
+N_TRAIN = 5000
+N_SAMPLES = 2000
+MIN_COUNT = 0.2 * N_SAMPLES / N_MODES  # a mode is covered with a fifth of its fair share of HQ samples
+SAMPLE_STEPS = 100
+FEW_STEPS = 4
+EULER_STEPS = 100
+TIMING_N = 50_000
+MAX_STEP_RATIO = 10.0  # 4 evaluations cost about 2-4 velocity calls (transfer included), 100 cost ~50
+BANDWIDTHS = (0.02, 0.1, 0.5, 2.0)
+PATHS = ("linear", "cosine")
+
+SAMPLE_CHECKS = ("samples_fresh", "modes_covered", "high_quality", "reverse_kl", "mmd", "high_quality_c", "mmd_c")
+MODEL_CHECKS = (*SAMPLE_CHECKS, "sampler_uses_model", "few_step_sampler")
+
+
+# ---- data and the grader's own formulas ----
+
+def centres(theta: float) -> torch.Tensor:
+    angles = theta + 2 * math.pi * np.arange(N_MODES) / N_MODES
+    return torch.from_numpy(RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1))
+
+
+def make_data(rng: np.random.Generator, n: int, theta: float) -> torch.Tensor:
+    k = rng.integers(0, N_MODES, size=n)
+    return centres(theta)[k] + SIGMA * torch.from_numpy(rng.standard_normal((n, 2)))
+
+
+def alpha_sigma(t: torch.Tensor, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if path == "linear":
+        return t, 1 - t
+    return torch.sin(0.5 * math.pi * t), torch.cos(0.5 * math.pi * t)
+
+
+def path_and_velocity(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, path: str):
+    """x_t and d x_t / dt by autograd: row i of x_t depends on t_i only, so the gradient of a column's
+    sum with respect to t is that column's time derivative."""
+    tt = t.clone().requires_grad_(True)
+    alpha, sigma = alpha_sigma(tt, path)
+    xt = alpha * x1 + sigma * x0
+    cols = [torch.autograd.grad(xt[:, j].sum(), tt, retain_graph=True)[0][:, 0] for j in range(2)]
+    return xt.detach(), torch.stack(cols, dim=1)
+
+
+def score_by_autograd(x: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, path: str) -> torch.Tensor:
+    xx = x.clone().requires_grad_(True)
+    alpha, sigma = alpha_sigma(t, path)
+    log_p = -0.5 * ((xx - alpha * x1) / sigma).pow(2).sum(-1) - 2 * torch.log(sigma[:, 0]) - math.log(2 * math.pi)
+    return torch.autograd.grad(log_p.sum(), xx)[0]
+
+
+def rel_error(theirs: torch.Tensor, ours: torch.Tensor) -> float:
+    return float(((theirs - ours).abs() / (1 + ours.abs())).max())
+
+
+def f32(*tensors: torch.Tensor):
+    """What the student's code receives: the grader's values rounded to float32 (kept as float64)."""
+    return tuple(t.float().double() for t in tensors)
+
+
+# ---- sample metrics ----
+
+def mode_stats(samples: torch.Tensor, c: torch.Tensor) -> dict:
+    dist, nearest = torch.cdist(samples, c).min(dim=1)
+    hq = dist <= HQ_RADIUS
+    counts = torch.bincount(nearest[hq], minlength=N_MODES).double()
+    total = counts.sum()
+    if total > 0:
+        q = counts / total
+        kl = float((q[q > 0] * torch.log(q[q > 0] * N_MODES)).sum())
+    else:
+        kl = math.inf
+    histogram = torch.cat([torch.bincount(nearest[hq], minlength=N_MODES), (~hq).sum().view(1)]).double()
+    return {"covered": int((counts >= MIN_COUNT).sum()), "hq": float(hq.double().mean()), "kl": kl,
+            "histogram": histogram / samples.shape[0]}
+
+
+def gram_mean(a: torch.Tensor, b: torch.Tensor, *, same: bool = False) -> float:
+    """Mean of a sum of Gaussian kernels over all pairs (excluding i = j when a is b)."""
+    d2 = torch.cdist(a, b).pow_(2)
+    k = sum(torch.exp(d2 / (-2 * h * h)) for h in BANDWIDTHS)
+    if same:
+        n = a.shape[0]
+        return float((k.sum() - k.diagonal().sum()) / (n * (n - 1)))
+    return float(k.mean())
+
+
+def mmd2(x: torch.Tensor, y: torch.Tensor, yy: float | None = None) -> float:
+    """Unbiased MMD^2 with a sum of Gaussian kernels; `yy` is gram_mean(y, y, same=True) if known."""
+    yy = gram_mean(y, y, same=True) if yy is None else yy
+    return gram_mean(x, x, same=True) + yy - 2 * gram_mean(x, y)
+
+
+def draw_samples(g, n: int, steps: int, seed: int) -> torch.Tensor:
+    s = g.call("model.sample", n, steps=steps, seed=seed)
+    if s.shape[0] != n:
+        raise ResultInvalid(f"model.sample({n}, steps={steps}, seed=...) returned {s.shape[0]} samples, not {n}.")
+    return s
+
+
+def plot(panels: list[tuple[str, torch.Tensor]], c: torch.Tensor, real: torch.Tensor) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.0 * (len(panels) + 1), 3.2), dpi=80)
+    for ax, (title, s) in zip(axes, panels, strict=False):
+        s = s[:2000].numpy()
+        ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.35, color="tab:blue", linewidths=0)
+        ax.scatter(c[:, 0], c[:, 1], marker="o", s=70, facecolors="none", edgecolors="tab:red", linewidths=0.8)
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title=title)
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=7)
+    zoom = axes[-1]
+    centre = c[0].numpy()
+    s, r = panels[0][1].numpy(), real.numpy()
+    zoom.scatter(r[:, 0], r[:, 1], s=4, alpha=0.5, color="tab:gray", linewidths=0, label="real data")
+    zoom.scatter(s[:, 0], s[:, 1], s=4, alpha=0.5, color="tab:blue", linewidths=0, label="samples")
+    zoom.legend(loc="upper right", fontsize=7, markerscale=2)
+    zoom.add_patch(plt.Circle(centre, HQ_RADIUS, fill=False, color="tab:red", lw=1.5))
+    zoom.set(xlim=(centre[0] - 0.3, centre[0] + 0.3), ylim=(centre[1] - 0.3, centre[1] + 0.3), aspect="equal",
+             title="first panel zoomed: one mode, 3-sigma circle")
+    zoom.title.set_fontsize(9)
+    zoom.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ---- the checks ----
+
+def grade(g) -> None:
+    theta = float(g.rng.uniform(0, 2 * math.pi))
+    c = centres(theta)
+    x_train = make_data(g.rng, N_TRAIN, theta).float().double()
+    budget = g.train_seconds
+    fitted = False
+
+    with g.checks("fit_budget", *MODEL_CHECKS):
+        g.progress("training your model")
+        # Training output is the student's to see: nothing hidden has been sent yet.
+        g.call("fit", x_train, seed=g.torch_seed(), max_seconds=budget, audience="student",
+               timeout=budget * 1.5 + 10)
+        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
+                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
+        fitted = True
+
+    panels: list[tuple[str, torch.Tensor]] = []
+    seeds = [g.torch_seed() for _ in range(3)]
+    samples: list[torch.Tensor] = []
+    if fitted:
+        samples = sample_quality(g, c, x_train, theta, seeds, panels)
+        sampler_agreement(g, c, samples, seeds, panels)
+        few_step(g, c, seeds, panels)
+    if panels:
+        real = make_data(g.rng, N_SAMPLES, theta)
+        g.attach_image("samples", plot(panels, c, real),
+                       "Samples (blue) and the true mode centres (red circles); the last panel zooms on one mode, "
+                       "with real data (grey) and the 3-sigma circle that counts as high quality.")
+
+    for name, check in (("schedule_endpoints", check_endpoints), ("conditional_path", check_path),
+                        ("conditional_vector_field", check_vector_field), ("conditional_score", check_score),
+                        ("flow_matching_loss", check_loss)):
+        with g.checks(name):
+            check(g)
+
+
+def sample_quality(g, c, x_train, theta, seeds, panels) -> list[torch.Tensor]:
+    samples: list[torch.Tensor] = []
+    with g.checks(*SAMPLE_CHECKS):
+        g.progress("sampling from your model")
+        for seed in seeds:
+            samples.append(draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seed))
+        panels.append((f"model.sample(steps={SAMPLE_STEPS})", samples[0]))
+
+        # Fresh: another seed gives other points; no point is a training point.
+        repeated = float(((samples[0] - samples[1]).abs().max(dim=1).values < 1e-6).double().mean())
+        copied = float((torch.cdist(samples[0], x_train).min(dim=1).values < 1e-5).double().mean())
+        g.metric("samples_fresh", max(repeated, copied),
+                 hint=f"{repeated:.0%} of the samples come back unchanged under another seed and {copied:.0%} "
+                      "are training points: draw the starting noise from a generator seeded with `seed`, and "
+                      "integrate from it rather than returning stored data.",
+                 note=f"repeated {repeated:.4f}, copies {copied:.4f}")
+
+        fresh, other = make_data(g.rng, N_SAMPLES, theta), make_data(g.rng, N_SAMPLES, theta)
+        fresh_gram = gram_mean(fresh, fresh, same=True)
+        floor_mmd = mmd2(other, fresh, fresh_gram)  # real vs real at the same size
+        stats = [mode_stats(s, c) for s in samples]
+        mmds = [mmd2(s, fresh, fresh_gram) for s in samples]
+        real = mode_stats(other, c)
+        per_seed = "; ".join(f"{st['covered']} modes, HQ {st['hq']:.3f}, KL {st['kl']:.4f}, MMD2 {m:.4f}"
+                             for st, m in zip(stats, mmds, strict=True))
+        note = (f"per seed: {per_seed}. Real data: {real['covered']} modes, HQ {real['hq']:.3f}, KL {real['kl']:.4f}, "
+                f"MMD2 floor {floor_mmd:.4f}")
+        covered = statistics.median(st["covered"] for st in stats)
+        hq = statistics.median(st["hq"] for st in stats)
+        kl = statistics.median(st["kl"] for st in stats)
+        mmd = statistics.median(mmds)
+        floor = f"Real data at the same size: {real['covered']} modes, high-quality fraction {real['hq']:.3f}"
+        look = "Look at the sample plot: "
+        g.record("modes_covered", covered >= N_MODES, value=covered, note=note, feedback=(
+            f"Modes covered (median over 3 sampling seeds): {covered:g} of {N_MODES}"
+            + ("." if covered >= N_MODES else
+               f"; all must be covered. {floor}. {look}a missing mode usually means too little training or a "
+               "sampler that stops early; samples smeared over the ring mean the velocity field is not sharp yet.")))
+        g.metric("high_quality", hq, note=note,
+                 hint=f"{floor}. {look}samples spread around the modes need a sharper velocity field near t = 1 "
+                      "(train longer, sample t more often near 1, average the weights), or more sampling steps.")
+        g.metric("reverse_kl", kl, note=note,
+                 hint=f"Real data at the same size scores {real['kl']:.4f} nats. Some modes get far more "
+                      "samples than others: train longer, with larger batches.")
+        g.metric("mmd", mmd, note=note,
+                 hint=f"Two fresh real samples of the same size score {floor_mmd:.4f}. {look}"
+                      "are the modes too wide, too narrow or unequal?")
+        g.metric("high_quality_c", hq, note=note, hint=f"{floor}.")
+        g.metric("mmd_c", mmd, note=note,
+                 hint=f"Two fresh real samples of the same size score {floor_mmd:.4f}.")
+    return samples
+
+
+def sampler_agreement(g, c, samples, seeds, panels) -> None:
+    with g.checks("sampler_uses_model"):
+        g.progress("integrating your velocity field")
+        theirs = samples[0] if samples else draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seeds[0])
+        x = torch.from_numpy(g.rng.standard_normal((N_SAMPLES, 2)))
+        for k in range(EULER_STEPS):
+            t = torch.full((N_SAMPLES, 1), k / EULER_STEPS, dtype=torch.float64)
+            x = x + g.call("model.velocity", x, t) / EULER_STEPS
+        panels.append((f"grader's Euler ({EULER_STEPS} steps) on your velocity", x))
+        ours, mine = mode_stats(x, c), mode_stats(theirs, c)
+        tv = 0.5 * float((ours["histogram"] - mine["histogram"]).abs().sum())
+        g.metric("sampler_uses_model", mmd2(theirs, x),
+                 note=f"grader's Euler: {ours['covered']} modes, HQ {ours['hq']:.3f}; "
+                      f"model.sample: {mine['covered']} modes, HQ {mine['hq']:.3f}; mode-histogram TV {tv:.3f}",
+                 hint=f"Integrating your model.velocity from noise at t = 0 to t = 1, the grader gets "
+                      f"{ours['hq']:.0%} high-quality samples in {ours['covered']} modes; your model.sample gets "
+                      f"{mine['hq']:.0%} in {mine['covered']} modes (see the plot). Check that sample starts from "
+                      "N(0, I), runs forward in time from t = 0 to t = 1, updates x at every step, and calls the "
+                      "same velocity.")
+
+
+def few_step(g, c, seeds, panels) -> None:
+    with g.checks("few_step_sampler"):
+        g.progress("trying your sampler with 4 steps")
+        runs = [draw_samples(g, N_SAMPLES, FEW_STEPS, seed) for seed in seeds]
+        panels.append((f"model.sample(steps={FEW_STEPS})", runs[0]))
+        stats = [mode_stats(s, c) for s in runs]
+        hq = statistics.median(st["hq"] for st in stats)
+        covered = statistics.median(st["covered"] for st in stats)
+
+        # About 4 evaluations: the call may not cost much more than 4 velocity calls on as many points.
+        x = torch.from_numpy(g.rng.standard_normal((TIMING_N, 2)))
+        t = torch.full((TIMING_N, 1), 0.5, dtype=torch.float64)
+        velocity_s, sample_s = [], []
+        for _ in range(2):
+            started = time.monotonic()
+            g.call("model.velocity", x, t)
+            velocity_s.append(time.monotonic() - started)
+            started = time.monotonic()
+            draw_samples(g, TIMING_N, FEW_STEPS, seeds[0])
+            sample_s.append(time.monotonic() - started)
+        ratio = min(sample_s) / max(min(velocity_s), 1e-3)
+        note = (f"per seed HQ {[round(st['hq'], 3) for st in stats]}, modes {[st['covered'] for st in stats]}; "
+                f"time(sample, steps={FEW_STEPS}) / time(velocity) = {ratio:.1f}")
+        if ratio > MAX_STEP_RATIO:
+            g.record("few_step_sampler", False, value=hq, note=note, feedback=(
+                f"model.sample(n, steps={FEW_STEPS}) took {ratio:.0f} times as long as one model.velocity call "
+                f"on as many points: with steps={FEW_STEPS} it may evaluate the velocity at most {FEW_STEPS} times."))
+        elif covered < N_MODES:
+            g.record("few_step_sampler", False, value=hq, note=note, feedback=(
+                f"With steps={FEW_STEPS} your samples cover {covered:g} of {N_MODES} modes (median over 3 seeds); "
+                "all must be covered."))
+        else:
+            g.metric("few_step_sampler", hq, note=note,
+                     hint="Euler with 4 uniform steps leaves the samples between the modes. Where along t does "
+                          "the flow bend the most? Spend the evaluations there, or use a second-order step.")
+
+
+# ---- the probability path on hidden inputs ----
+
+def random_inputs(g, batch: int, t_max: float):
+    x0 = torch.from_numpy(g.rng.standard_normal((batch, 2)))
+    x1 = torch.from_numpy(g.rng.uniform(-3, 3, size=(batch, 2)))
+    t = torch.from_numpy(g.rng.uniform(0, t_max, size=(batch, 1)))
+    t[0] = 0.0
+    return f32(x0, x1, t)
+
+
+def check_endpoints(g) -> None:
+    worst, reversed_time, where = 0.0, False, ""
+    for path in PATHS:
+        out = g.call("schedule", torch.tensor([[0.0], [1.0]]), path=path)
+        a, s = out["alpha"][:, 0], out["sigma"][:, 0]
+        err = max(abs(float(a[0])), abs(float(s[0]) - 1), abs(float(a[1]) - 1), abs(float(s[1])))
+        if err > worst:
+            worst, where = err, path
+        reversed_time |= abs(float(a[0]) - 1) < 1e-3 and abs(float(s[0])) < 1e-3
+    hint = (f"On the {where} path: alpha_0 = 0 and sigma_0 = 1 (pure noise), alpha_1 = 1 and sigma_1 = 0 (data).")
+    if reversed_time:
+        hint += (" Your time runs the other way (data at t = 0): in this lab, as in flow matching, t = 0 is noise "
+                 "and t = 1 is data; many diffusion papers use the opposite convention.")
+    g.metric("schedule_endpoints", worst, hint=hint)
+
+
+def check_path(g) -> None:
+    worst = 0.0
+    for path in PATHS:
+        x0, x1, t = random_inputs(g, 256, 1.0)
+        ours, _ = path_and_velocity(x0, x1, t, path)
+        worst = max(worst, rel_error(g.call("conditional_path", x0, x1, t, path=path), ours))
+    g.metric("conditional_path", worst,
+             hint="x_t = alpha_t * x1 + sigma_t * x0, with alpha_t, sigma_t from schedule(t, path) (t has shape [B, 1]).")
+
+
+def check_vector_field(g) -> None:
+    worst, dropped_alpha, where = 0.0, True, ""
+    for path in PATHS:
+        x0, x1, t = random_inputs(g, 256, 0.95)
+        xt, ours = path_and_velocity(x0, x1, t, path)
+        xt = f32(xt)[0]
+        theirs = g.call("conditional_vector_field", xt, x1, t, path=path)
+        err = rel_error(theirs, ours)
+        if err > worst:
+            worst, where = err, path
+        # The classic slip: x - x1 where x - alpha_t x1 belongs.
+        tt = t.clone().requires_grad_(True)
+        a, s = alpha_sigma(tt, path)
+        da = torch.autograd.grad(a.sum(), tt, retain_graph=True)[0]
+        ds = torch.autograd.grad(s.sum(), tt)[0]
+        slip = (da * x1 + ds / s * (xt - x1)).detach()
+        dropped_alpha &= rel_error(theirs, slip) < 1e-3
+    hint = (f"On the {where} path: differentiate x_t = alpha_t x1 + sigma_t x0 with respect to t, then write x0 "
+            "in terms of the point: x0 = (x - alpha_t x1) / sigma_t.")
+    if dropped_alpha:
+        hint += " Your field matches (x - x1) in place of (x - alpha_t x1): the alpha_t factor is missing."
+    g.metric("conditional_vector_field", worst, hint=hint)
+
+
+def check_score(g) -> None:
+    worst, where = 0.0, ""
+    for path in PATHS:
+        x0, x1, t = random_inputs(g, 256, 0.9)
+        xt, _ = path_and_velocity(x0, x1, t, path)
+        x = f32(xt + torch.from_numpy(g.rng.normal(0, 0.5, size=xt.shape)))[0]  # on and off the path
+        err = rel_error(g.call("conditional_score", x, x1, t, path=path), score_by_autograd(x, x1, t, path))
+        if err > worst:
+            worst, where = err, path
+    g.metric("conditional_score", worst,
+             hint=f"On the {where} path: p_t(x | x1) = N(x; alpha_t x1, sigma_t^2 I); its score is the gradient of "
+                  "the log density with respect to x (mind the square on sigma_t).")
+
+
+def check_loss(g) -> None:
+    worst, ratios = 0.0, []
+    for path in PATHS:
+        x0, x1, t = random_inputs(g, 256, 0.95)
+        _, u = path_and_velocity(x0, x1, t, path)
+        v_pred = f32(u + torch.from_numpy(g.rng.normal(0, 1.0, size=u.shape)))[0]
+        ours = float((v_pred - u).pow(2).sum(-1).mean())
+        theirs = g.call("flow_matching_loss", v_pred, x0, x1, t, path=path)
+        ratios.append(theirs / ours)
+        worst = max(worst, abs(theirs - ours) / ours)
+    hint = ("The loss is the mean over the batch of || v_pred - u_t(x_t | x1) ||^2, summed over the 2 coordinates, "
+            "where x_t = conditional_path(x0, x1, t).")
+    if all(abs(r - 0.5) < 1e-3 for r in ratios):
+        hint += " Yours is half of that: sum the squares over the coordinates before averaging over the batch."
+    g.metric("flow_matching_loss", worst, hint=hint)
