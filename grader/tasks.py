@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import traceback
+from pathlib import Path
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -119,8 +120,9 @@ def grade_run(self, run_id: int) -> str:
     version = _version_for(part)
     run.fenced(attempt).update(part_version=version, backend=settings.GRADER_BACKEND)
     workdir = settings.GRADER_WORK_DIR / f"run-{run_id}-{attempt}"
+    for stale in Path(settings.GRADER_WORK_DIR).glob(f"run-{run_id}-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # an earlier attempt's, whose worker was killed (no finally ran)
     try:
-        shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True, mode=0o755)
         submission_dir = workdir / "submission"
         submission_dir.mkdir(mode=0o755)
@@ -177,6 +179,14 @@ def _max_run_seconds() -> float:
 
 @shared_task(name="grader.tasks.reap")
 def reap() -> int:
+    if settings.GRADER_BACKEND == "bwrap":
+        from grader.sandbox.bwrap_backend import reap_cgroups
+
+        try:
+            return reap_cgroups(older_than_seconds=_max_run_seconds() + LEASE_SLACK_SECONDS)
+        except OSError as exc:
+            log.warning("cgroup reaper failed: %s", exc)
+            return 0
     if settings.GRADER_BACKEND != "docker":
         return 0
     from grader.sandbox.docker_backend import reap as reap_containers

@@ -39,6 +39,6 @@ def test_hardening_options():
     assert o["user"] == "10001:10001" and o["mem_limit"] == o["memswap_limit"]
     assert o["pids_limit"] == 64 and o["ipc_mode"] == "private"
     assert o["volumes"] == {"/srv/run-1/submission": {"bind": "/submission", "mode": "ro"}}
-    assert set(o["environment"]) <= {"HOME", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
+    assert set(o["environment"]) <= {"HOME", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "PYTHONDONTWRITEBYTECODE",
                                      "PYTHONUNBUFFERED"}
     assert o["labels"][LABEL] == "1" and o["labels"]["org.dd2601.run"] == "run-1-1"

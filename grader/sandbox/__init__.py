@@ -1,6 +1,7 @@
 """Sandbox backends. Each starts the harness in isolation and gives the grader a `Session`.
 
 - `docker` (production, CI): a fresh hardened container per run.
+- `bwrap`: bubblewrap namespaces, seccomp, cgroups/rlimits, for hosts without Docker.
 - `unsafe-local`: a plain subprocess, for staff validating their own reference solutions. It is never
   chosen implicitly: the name says what it is.
 """
@@ -18,7 +19,7 @@ from grader.sandbox.session import (
     Session,
 )
 
-BACKENDS = ("docker", "unsafe-local")
+BACKENDS = ("docker", "bwrap", "unsafe-local")
 
 
 def open_backend(name: str):
@@ -27,6 +28,10 @@ def open_backend(name: str):
         from grader.sandbox.docker_backend import DockerBackend
 
         return DockerBackend.from_settings()
+    if name == "bwrap":
+        from grader.sandbox.bwrap_backend import BwrapBackend
+
+        return BwrapBackend.from_settings()
     if name == "unsafe-local":
         from grader.sandbox.local_backend import UnsafeLocalBackend
 

@@ -7,11 +7,16 @@ measuring the sandbox's overhead. It is never picked silently.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +26,17 @@ HARNESS = Path(__file__).resolve().parent.parent / "harness" / "harness.py"
 
 
 class ProcessTransport:
+    """Two pipes: protocol frames on stdout, the student's output on stderr.
+
+    Unlike Docker's attach stream, two pipes carry no order between them: an answer can be read before
+    the output printed just ahead of it. `drain()` closes that gap, so that output printed during a call
+    whose output the student may see is never filed under the next (hidden) call."""
+
     def __init__(self, proc: subprocess.Popen, session_ref: list[Session]):
         self.proc = proc
         self.session_ref = session_ref
         self.lock = threading.Lock()
+        self.busy = {"on_stdout": False, "on_stderr": False}
         self.readers = [
             threading.Thread(target=self._pump, args=(proc.stdout, "on_stdout"), daemon=True),
             threading.Thread(target=self._pump, args=(proc.stderr, "on_stderr"), daemon=True),
@@ -33,13 +45,45 @@ class ProcessTransport:
 
     def _pump(self, stream, method: str) -> None:
         session = self.session_ref[0]
-        while chunk := stream.read1(1 << 16):
-            getattr(session, method)(chunk)
-        with self.lock:
-            self.open_streams -= 1
-            last = self.open_streams == 0
-        if last:
-            session.on_eof()
+        fd = stream.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        try:
+            while True:
+                poller.poll()
+                with self.lock:
+                    self.busy[method] = True  # before reading: drain() must not see an empty pipe and idle reader
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                getattr(session, method)(chunk)
+                with self.lock:
+                    self.busy[method] = False
+        finally:
+            with self.lock:
+                self.busy[method] = False
+                self.open_streams -= 1
+                last = self.open_streams == 0
+            if last:
+                session.on_eof()
+
+    def drain(self, timeout: float = 2.0) -> None:
+        """Return once everything already written to stderr has been handed to the session."""
+        fd = self.proc.stderr.fileno()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pending = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            except OSError:
+                return
+            with self.lock:  # checked after the pipe: a reader that took the bytes is still busy
+                busy = self.busy["on_stderr"]
+            if not pending and not busy:
+                return
+            time.sleep(0.002)
 
     def write(self, data: bytes) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -50,12 +94,12 @@ class ProcessTransport:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
-    def exit_status(self) -> tuple[int | None, bool]:
+    def exit_status(self) -> tuple[int | None, bool | None]:
         try:
             code = self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            return None, False
-        return (128 - code if code < 0 else code), False
+            return None, None
+        return (128 - code if code < 0 else code), None  # no memory limit here to tell about
 
 
 class UnsafeLocalBackend:
@@ -69,7 +113,7 @@ class UnsafeLocalBackend:
               run_deadline: float) -> Iterator[Session]:
         threads = str(max(1, int(limits.cpus)))
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(submission_dir.parent),
-               "OMP_NUM_THREADS": threads, "PYTHONDONTWRITEBYTECODE": "1"}
+               "OMP_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.Popen(
             [sys.executable, "-I", str(HARNESS), "--submission", str(submission_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -77,7 +121,7 @@ class UnsafeLocalBackend:
         )
         session_ref: list[Session] = []
         transport = ProcessTransport(proc, session_ref)
-        session = Session(transport, limits, run_deadline=run_deadline)
+        session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir)
         session_ref.append(session)
         for reader in transport.readers:
             reader.start()
@@ -89,6 +133,8 @@ class UnsafeLocalBackend:
         finally:
             transport.kill()
             proc.wait()
+            for reader in transport.readers:
+                reader.join(timeout=5)
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 with contextlib.suppress(OSError):
                     stream.close()

@@ -85,7 +85,8 @@ class Transport(Protocol):
 # Exception names a student may see even for hidden queries: real built-in exception classes only, so a
 # forged error report cannot smuggle text (hidden inputs) through the "type" field.
 BUILTIN_EXCEPTIONS = frozenset(
-    name for name, obj in vars(builtins).items() if isinstance(obj, type) and issubclass(obj, BaseException))
+    name for name, obj in vars(builtins).items() if isinstance(obj, type) and issubclass(obj, BaseException)
+) | {"ResultError"}  # the harness's name for a result that cannot be sent
 WHERE_RE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,100}\.py):([0-9]{1,6})")
 
 
@@ -213,11 +214,8 @@ class Session:
         deadline = min(time.monotonic() + timeout, self.run_deadline)
         with self.cond:
             while True:
-                for i, (header, payload) in enumerate(self.frames):
-                    key = "hello" if header.get("op") == "hello" else header.get("id")
-                    if key == want_id:
-                        del self.frames[i]
-                        return header, payload
+                # A corrupted channel is checked first: once something forged frames, no frame is
+                # trusted, not even one that arrived before the forgery was noticed.
                 if self.violation:
                     self.transport.kill()
                     if "exceeds the size limit" in self.violation:
@@ -228,6 +226,11 @@ class Session:
                     raise self._dead(ProtocolViolation(
                         f"The grader's channel was corrupted during {what}. Did your code write to file "
                         "descriptors it did not open?", self.violation))
+                for i, (header, payload) in enumerate(self.frames):
+                    key = "hello" if header.get("op") == "hello" else header.get("id")
+                    if key == want_id:
+                        del self.frames[i]
+                        return header, payload
                 if self.output_flood:
                     raise self._dead(LimitExceeded(
                         f"Your code printed more than {self.limits.output_kill_bytes // 2**20} MB during {what}; "
@@ -262,6 +265,12 @@ class Session:
             f"The Python process running your code ended during {what} ({describe_exit(code)}). "
             "Don't call exit() or os._exit() in your module, or kill its own process.", f"exit code {code}")
 
+    def _drain(self) -> None:
+        """Output printed before an answer belongs to the call it answers (see ProcessTransport.drain)."""
+        drain = getattr(self.transport, "drain", None)
+        if drain is not None:
+            drain()
+
     def _send(self, data: bytes, what: str, deadline: float) -> None:
         """Write a request, but never wait on the sandbox longer than the call may take: code that stops
         reading its input must not hang the worker on a full pipe."""
@@ -282,6 +291,7 @@ class Session:
         self._send(encode_frame({"op": "hello", "module": module, "entries": entries, "threads": threads,
                                  "seed": seed}), f"importing {module}", time.monotonic() + timeout)
         header, _ = self._wait_for("hello", f"importing {module}", timeout)
+        self._drain()
         if header.get("op") != "hello":
             raise self._dead(ProtocolViolation("The harness did not answer as expected.", repr(header)[:500]))
         if not header.get("ok"):
@@ -310,6 +320,8 @@ class Session:
                    entry, started + timeout)
         header, payload = self._wait_for(call_id, entry, timeout)
         seconds = time.monotonic() - started
+        if self.audience == "student":
+            self._drain()
         if not header.get("ok"):
             raise self._call_failed(entry, header.get("error") or {})
         if stores_object:

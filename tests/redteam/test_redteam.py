@@ -167,7 +167,7 @@ def test_a_harness_that_stops_reading_cannot_hang_the_worker(run, baseline):
     assert outcome.seconds < 45
 
 
-def test_a_300_mb_result_is_refused_by_its_size(run, baseline):
+def test_a_260_mb_result_is_refused_by_its_size(run, baseline):
     outcome = run(ATTACKS / "huge_result")
     assert_no_gain(outcome, baseline)
     assert "The result of model.forward is larger than the limit of 256 MB" in outcome.report.error, \
@@ -185,8 +185,8 @@ def test_no_network_no_dns_no_host_services(run, baseline):
     assert lines_starting(log, "INTERFACES") == ["['lo']"]
 
 
-ALLOWED_ENV = {"PATH", "HOSTNAME", "HOME", "LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
-               "PYTHONUNBUFFERED", "PYTHONPATH", "PWD"}
+ALLOWED_ENV = {"PATH", "HOSTNAME", "HOME", "LANG", "PWD", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
+               "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPATH"}
 
 
 def test_proc_shows_no_secret_and_no_grader_files(run, baseline, canary):
