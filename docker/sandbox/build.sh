@@ -90,6 +90,29 @@ cleanup() {
     safe_rm "$context"
 }
 
+# ---- site-packages for CPython 3.11 via pip --target (cached by stamp) ----------------------
+# The stamp covers requirements.txt and the pip flags; a missing site dir or stamp reinstalls.
+# The bwrap backend runs on the same wheels from this dir, so it must exist even when the image does.
+site_want=$({ sha256sum <"$requirements"; printf '%s\n' "${PIP_FLAGS[@]}"; } | sha256sum | cut -d' ' -f1)
+site_ok() { [[ -d $site && -f $site_stamp && $(<"$site_stamp") == "$site_want" ]]; }
+install_site() {
+    local step_start=$SECONDS
+    log "pip install --target (cp311 wheels) from requirements.txt"
+    mkdir -p "$build_dir"
+    # Install into a temp dir and swap it in, so an interrupted pip never leaves a half-filled
+    # site dir that a stale stamp would vouch for.
+    rm -f "$site_stamp"
+    safe_rm "$site.tmp"
+    # --no-compile: the image's own interpreter writes the .pyc files (Dockerfile compileall).
+    "$PYTHON" -m pip install --target "$site.tmp" "${PIP_FLAGS[@]}" -r "$requirements" >&2
+    # Console scripts carry the host interpreter's shebang and are useless in the image.
+    rm -rf "$site.tmp/bin"
+    safe_rm "$site"
+    mv "$site.tmp" "$site"
+    printf '%s\n' "$site_want" >"$site_stamp"
+    log "pip: $((SECONDS - step_start)) s"
+}
+
 # ---- 0. quick no-op check -------------------------------------------------------------------
 command -v docker >/dev/null || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "cannot reach dockerd (is it running? try: dockerd &)"
@@ -97,6 +120,7 @@ docker info >/dev/null 2>&1 || die "cannot reach dockerd (is it running? try: do
 
 want=$(inputs_hash)
 if [[ ${SANDBOX_FORCE_REBUILD:-0} != 1 && $(image_label) == "$want" ]]; then
+    site_ok || install_site
     echo "sandbox image up to date"
     exit 0
 fi
@@ -134,26 +158,11 @@ else
     log "step 1 (debootstrap + import): $((SECONDS - step_start)) s"
 fi
 
-# ---- 2. site-packages for CPython 3.11 via pip --target (cached by stamp) --------------------
-# The stamp covers requirements.txt and the pip flags; a missing site dir or stamp reinstalls.
-site_want=$({ sha256sum <"$requirements"; printf '%s\n' "${PIP_FLAGS[@]}"; } | sha256sum | cut -d' ' -f1)
-if [[ -d $site && -f $site_stamp && $(<"$site_stamp") == "$site_want" ]]; then
+# ---- 2. site-packages (see install_site) ------------------------------------------------------
+if site_ok; then
     log "site dir matches requirements.txt; skipping pip"
 else
-    step_start=$SECONDS
-    log "pip install --target (cp311 wheels) from requirements.txt"
-    # Install into a temp dir and swap it in, so an interrupted pip never leaves a half-filled
-    # site dir that a stale stamp would vouch for.
-    rm -f "$site_stamp"
-    safe_rm "$site.tmp"
-    # --no-compile: the image's own interpreter writes the .pyc files (Dockerfile compileall).
-    "$PYTHON" -m pip install --target "$site.tmp" "${PIP_FLAGS[@]}" -r "$requirements" >&2
-    # Console scripts carry the host interpreter's shebang and are useless in the image.
-    rm -rf "$site.tmp/bin"
-    safe_rm "$site"
-    mv "$site.tmp" "$site"
-    printf '%s\n' "$site_want" >"$site_stamp"
-    log "step 2 (pip): $((SECONDS - step_start)) s"
+    install_site
 fi
 
 # ---- 3. docker build from a small staging dir ------------------------------------------------
