@@ -22,13 +22,13 @@ def grade_source(part: PartSpec, source: Path, *, backend: str, seed: int | None
 def report_table(report: GradeReport) -> str:
     rows = [("check", "tier", "vis", "result", "value", "threshold", "margin", "points")]
     for c in report.checks:
-        threshold = "" if c.threshold is None else f"{'≤' if c.direction == 'max' else '≥'} {format_number(c.threshold)}"
         rows.append((c.name, c.tier, c.visibility, "pass" if c.passed else "FAIL", format_number(c.value),
-                     threshold, format_number(c.margin), f"{c.points:g}/{c.max_points:g}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+                     _threshold(c.threshold, c.direction), format_number(c.margin), f"{c.points:g}/{c.max_points:g}"))
+    return _table(rows)
+
+
+def _threshold(value: float | None, direction: str) -> str:
+    return "" if value is None else f"{'≤' if direction == 'max' else '≥'} {format_number(value)}"
 
 
 @dataclass
@@ -65,8 +65,8 @@ def calibrate_part(part: PartSpec, *, backend: str, seeds: list[int],
         elif worst is not None and worst <= 0:
             verdict = "NO MARGIN"
             result.problems.append(f"reference passes {name} without margin ({worst})")
-        threshold = "" if spec.threshold is None else f"{'≤' if spec.direction == 'max' else '≥'} {format_number(spec.threshold)}"
-        rows.append((name, spec.tier, threshold, format_number(worst_value), format_number(worst), verdict))
+        rows.append((name, spec.tier, _threshold(spec.threshold, spec.direction), format_number(worst_value),
+                     format_number(worst), verdict))
     echo(_table(rows))
     times = ", ".join(f"{t:.1f}" for t in result.reference_seconds)
     echo(f"reference wall time per run (s): {times}")
