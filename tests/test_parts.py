@@ -16,15 +16,19 @@ from .conftest import MDN
 def test_mdn_manifest_declares_interface_and_checks():
     part = load_part("mdn")
     assert part.module == "mdn.py"
-    assert set(part.entry_points) == {"fit", "model.forward", "mixture_log_prob", "gaussian_nll"}
+    assert set(part.entry_points) == {"fit", "model.forward", "mixture_log_prob", "gaussian_nll",
+                                      "fit_arm", "arm_model.forward", "arm_log_prob", "em_step"}
     assert part.entry_points["fit"].stores_object == "model"
+    assert part.entry_points["fit_arm"].stores_object == "arm_model"
+    assert part.entry_points["arm_model.forward"].returns[1].shape == ("B", "K", "2")
     forward = part.entry_points["model.forward"]
     assert [s.name for s in forward.returns] == ["log_pi", "mu", "log_sigma"]
     assert forward.returns[0].shape == ("B", "K")
     assert part.checks["nll"].threshold == -0.90 and part.checks["nll"].direction == "max"
-    assert part.max_points == sum(c.points for c in part.checks.values()) == 15
-    assert {c.tier for c in part.checks.values()} == {"E", "C"}
-    assert {bug for bug, _, _ in part.known_wrong()} == {"unnormalised_weights", "single_gaussian", "missing_normaliser"}
+    assert part.max_points == sum(c.points for c in part.checks.values()) == 24
+    assert {c.tier for c in part.checks.values()} == {"E", "C", "A"}
+    assert {bug for bug, _, _ in part.known_wrong()} == {"unnormalised_weights", "single_gaussian", "missing_normaliser",
+                                                         "arm_one_elbow", "arm_single_gaussian", "em_log_variance"}
 
 
 def test_content_hash_changes_with_any_file(tmp_path):

@@ -438,7 +438,8 @@ def test_pickles_are_never_unpickled_by_the_grader(run, baseline):
     assert not marker.exists(), "something unpickled the payload on the grader's host"
     refused = ("raised ResultError", "should be a tensor, not dict", "could not be read")
     for check in outcome.report.checks:
-        if check.name != "fit_budget":
+        # Checks of entry points the attack does not define (the EM warm-up, the A tier) fail for that.
+        if check.name != "fit_budget" and "defines no callable" not in check.feedback:
             assert any(r in check.feedback for r in refused), outcome.explain()
     assert "model.forward raised ResultError" in outcome.feedback, outcome.explain()
     assert "gaussian_nll could not be read" in outcome.feedback

@@ -3,6 +3,12 @@
 Data: y ~ U(0, 1), x = y + 0.3 sin(2 pi y) + U(-0.1, 0.1) (Bishop's inverse problem); the student
 predicts y from x, where p(y | x) has up to three modes. Fresh data is drawn with the secret run seed.
 Every score is computed here from the mixture parameters the student's model returns.
+
+A tier: inverse kinematics of a planar two-link arm with secret link lengths. The joint angles theta are
+uniform over a box and the hand position is x = forward_kinematics(theta) + N(0, ARM_NOISE^2 I), so the
+exact p(theta | x) is known up to a 2-D integral, which the grader computes on a fine grid of theta:
+that gives the exact conditional NLL (the student's gap to it estimates KL(p || q)) and the exact mass
+of each elbow branch.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ import math
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
+
+from grader.plots import render_png
 
 N_TRAIN = 4000
 N_TEST = 5000
@@ -68,20 +77,248 @@ def random_mixtures(rng: np.random.Generator, batch: int, k: int):
     return log_pi, mu, log_sigma, y
 
 
+# ---- warm-up: EM for an unconditional 1-D mixture, against scikit-learn ----
+EM_N = 2000
+EM_K = 5
+EM_STEPS = 40
+
+
+def em_step(x: torch.Tensor, log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor):
+    """The grader's EM iteration in float64: x [N,1], parameters [K] -> new parameters [K]."""
+    z = (x - mu) / log_sigma.exp()
+    r = torch.softmax(log_pi + (-0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)), dim=-1)   # [N,K]
+    counts = r.sum(0)
+    new_mu = (r * x).sum(0) / counts
+    variance = (r * (x - new_mu) ** 2).sum(0) / counts
+    return (counts / x.shape[0]).log(), new_mu, 0.5 * variance.log()
+
+
+def mean_log_likelihood(x: torch.Tensor, log_pi, mu, log_sigma) -> float:
+    """Average log p(x) of an unconditional mixture ([K] parameters), weights normalised by the grader."""
+    n = x.shape[0]
+    return float(-mixture_nll(log_pi.expand(n, -1), mu.expand(n, -1), log_sigma.expand(n, -1), x).mean())
+
+
+def sklearn_em(x: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor, torch.Tensor], steps: int) -> float:
+    """scikit-learn's GaussianMixture from the same start for the same number of iterations (tol=0 so it
+    never stops early; reg_covar tiny so its M step is the textbook one)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    log_pi, mu, log_sigma = (t.numpy() for t in start)
+    weights = np.exp(log_pi) / np.exp(log_pi).sum()  # exactly normalised, as scikit-learn insists
+    gm = GaussianMixture(len(mu), max_iter=steps, tol=0.0, reg_covar=1e-12, weights_init=weights,
+                         means_init=mu.reshape(-1, 1), precisions_init=np.exp(-2 * log_sigma).reshape(-1, 1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # it "did not converge": tol=0 on purpose
+        gm.fit(x.numpy())
+    return float(gm.score(x.numpy()))
+
+
+def check_em(g, x: torch.Tensor) -> None:
+    with g.checks("em_monotone", "em_sklearn"):
+        g.progress("running your EM steps")
+        x = x.float().double()  # what the student's code receives
+        quantiles = torch.quantile(x.flatten(), (torch.arange(EM_K, dtype=torch.float64) + 0.5) / EM_K)
+        start = (torch.full((EM_K,), -math.log(EM_K), dtype=torch.float64), quantiles,
+                 torch.full((EM_K,), 0.5 * math.log(float(x.var()) / EM_K), dtype=torch.float64))
+        start = tuple(t.float().double() for t in start)
+        params, history = start, []
+        for _ in range(EM_STEPS):
+            out = g.call("em_step", x, *params)
+            params = (out["log_pi"], out["mu"], out["log_sigma"])
+            history.append(mean_log_likelihood(x, *params))
+        drops = [before - after for before, after in zip(history, history[1:], strict=False)]
+        g.metric("em_monotone", max([0.0, *drops]),
+                 hint="The log-likelihood went down after one of your EM steps, which EM never does. Check that "
+                      "the E step uses the current weights and that the variances use the new means.")
+        reference = sklearn_em(x, start, EM_STEPS)
+        g.metric("em_sklearn", abs(history[-1] - reference),
+                 hint="After the same number of steps from the same start, scikit-learn's EM reaches a different "
+                      "likelihood: compare your E step (responsibilities sum to 1 over components) and M step.",
+                 note=f"student {history[-1]:.6f}, sklearn {reference:.6f}, first step {history[0]:.6f}")
+
+
+# ---- A tier: the two-link arm ----
+ARM_N_TRAIN = 20000
+ARM_N_TEST = 800
+ARM_NOISE = 0.03                         # std of the hand position's noise
+THETA1 = (-math.pi / 2, math.pi / 2)     # shoulder range (radians)
+THETA2 = (-2.6, 2.6)                     # elbow range: both bends, never fully folded
+ARM_GRID = (torch.linspace(*THETA1, 200, dtype=torch.float64),   # spacing 0.016 and 0.026 rad, about
+            torch.linspace(*THETA2, 300, dtype=torch.float64))   # a third of the posterior's width
+ARM_SAMPLES = 20                         # samples of theta per test target for the reach check
+
+
+class Arm:
+    """A planar two-link arm with link lengths drawn from the secret seed."""
+
+    def __init__(self, l1: float, l2: float):
+        self.l1, self.l2 = l1, l2
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Arm:
+        return cls(float(rng.uniform(0.8, 1.1)), float(rng.uniform(0.5, 0.9)))
+
+    def hand(self, theta: torch.Tensor) -> torch.Tensor:
+        """Forward kinematics: theta [...,2] -> hand position [...,2]."""
+        shoulder, elbow = theta[..., 0], theta[..., 0] + theta[..., 1]
+        return torch.stack([self.l1 * torch.cos(shoulder) + self.l2 * torch.cos(elbow),
+                            self.l1 * torch.sin(shoulder) + self.l2 * torch.sin(elbow)], dim=-1)
+
+    def data(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        theta = torch.from_numpy(np.stack([rng.uniform(*THETA1, n), rng.uniform(*THETA2, n)], axis=1))
+        x = self.hand(theta) + ARM_NOISE * torch.from_numpy(rng.normal(size=(n, 2)))
+        return x, theta
+
+    def log_likelihood(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """log N(x; hand(theta), ARM_NOISE^2 I), broadcasting x [...,2] against theta [...,2]."""
+        d2 = (x - self.hand(theta)).pow(2).sum(-1)
+        return -0.5 * d2 / ARM_NOISE**2 - 2 * math.log(ARM_NOISE) - math.log(2 * math.pi)
+
+    def exact_posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each target x [B,2]: log Z(x) = log of the integral over the box of N(x; hand(theta), .),
+        so that -log p(theta | x) = -log_likelihood(x, theta) + log Z(x); and the exact probability that
+        the elbow angle is positive. Trapezoid rule on ARM_GRID (error < 1e-4 nats at this spacing)."""
+        g1, g2 = ARM_GRID
+        hands = self.hand(torch.stack(torch.meshgrid(g1, g2, indexing="ij"), dim=-1))   # [200,300,2]
+        log_z, elbow_up = [], []
+        for chunk in x.split(50):
+            d2 = (chunk[:, None, None, :] - hands).pow(2).sum(-1)                        # [b,200,300]
+            log_lik = -0.5 * d2 / ARM_NOISE**2 - 2 * math.log(ARM_NOISE) - math.log(2 * math.pi)
+            peak = log_lik.amax(dim=(1, 2), keepdim=True)
+            density = (log_lik - peak).exp()
+            mass = torch.trapezoid(torch.trapezoid(density, g2, dim=2), g1, dim=1)        # [b]
+            mass_up = torch.trapezoid(torch.trapezoid(density * (g2 > 0), g2, dim=2), g1, dim=1)
+            log_z.append(peak.flatten() + mass.log())
+            elbow_up.append(mass_up / mass)
+        return torch.cat(log_z), torch.cat(elbow_up)
+
+
+def arm_nll(log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """-log q(theta | x) for a mixture of diagonal Gaussians, float64, weights normalised by the grader:
+    [B,K], [B,K,2], [B,K,2], [B,2] -> [B]."""
+    log_w = torch.log_softmax(log_pi, dim=-1)
+    z = (theta.unsqueeze(1) - mu) / log_sigma.exp()
+    log_normal = (-0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
+    return -torch.logsumexp(log_w + log_normal, dim=-1)
+
+
+def sample_mixture(rng: np.random.Generator, log_pi, mu, log_sigma, n: int) -> torch.Tensor:
+    """n draws of theta per row from the student's mixture, made by the grader: [B,n,2]."""
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    component = torch.multinomial(torch.softmax(log_pi, dim=-1), n, replacement=True, generator=gen)  # [B,n]
+    pick = component.unsqueeze(-1).expand(-1, -1, 2)
+    means, scales = mu.gather(1, pick), log_sigma.exp().gather(1, pick)                              # [B,n,2]
+    return means + scales * torch.randn(means.shape, generator=gen, dtype=means.dtype)
+
+
+def elbow_up_mass(log_pi, mu, log_sigma) -> torch.Tensor:
+    """The student's probability that the elbow angle is positive, exactly: sum_k pi_k P(N(mu_k2, s_k2) > 0)."""
+    normal = torch.distributions.Normal(0.0, 1.0)
+    return (torch.softmax(log_pi, dim=-1) * normal.cdf(mu[..., 1] / log_sigma[..., 1].exp())).sum(-1)
+
+
+def draw_arms(arm: Arm, targets: torch.Tensor, samples: torch.Tensor, titles: list[str]) -> bytes:
+    """For a few targets: the arm in each of the student's sampled configurations, and the target."""
+    def draw(fig: Figure) -> None:
+        axes = fig.subplots(1, len(targets))
+        reach = arm.l1 + arm.l2
+        for ax, target, thetas, title in zip(axes, targets, samples, titles, strict=True):
+            ax.set_title(title, fontsize=8)
+            elbows = torch.stack([arm.l1 * torch.cos(thetas[:, 0]), arm.l1 * torch.sin(thetas[:, 0])], -1)
+            hands = arm.hand(thetas)
+            for elbow, hand in zip(elbows, hands, strict=True):
+                ax.plot([0, elbow[0], hand[0]], [0, elbow[1], hand[1]], color="tab:blue", alpha=0.3, lw=1)
+            ax.plot(*target, marker="x", color="tab:red", ms=10, mew=2)
+            ax.plot(0, 0, marker="o", color="black")
+            ax.set_xlim(-0.3 * reach, 1.1 * reach)
+            ax.set_ylim(-1.1 * reach, 1.1 * reach)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return render_png(draw, size=(7.5, 3.2))
+
+
+def check_arm(g, arm: Arm, x_test: torch.Tensor, theta_test: torch.Tensor) -> None:
+    g.progress("checking your arm model")
+    out = g.call("arm_model.forward", x_test)
+    log_pi, mu, log_sigma = out["log_pi"], out["mu"], out["log_sigma"]
+    log_z, elbow_up = arm.exact_posterior(x_test)
+    exact = -arm.log_likelihood(x_test, theta_test) + log_z
+    theirs = arm_nll(log_pi, mu, log_sigma, theta_test)
+    g.metric("arm_kl", float((theirs - exact).mean()),
+             hint="Your conditional density is far from the exact one. Check that your log-density sums the two "
+                  "coordinates' Gaussian log-densities, use enough components for both elbow solutions, and "
+                  "train for the whole budget with a decaying learning rate.",
+             note=f"student NLL {float(theirs.mean()):.4f}, exact NLL {float(exact.mean()):.4f}, "
+                  f"links {arm.l1:.3f}, {arm.l2:.3f}")
+
+    samples = sample_mixture(g.rng, log_pi, mu, log_sigma, ARM_SAMPLES)          # [B,S,2]
+    miss = (arm.hand(samples) - x_test.unsqueeze(1)).norm(dim=-1)                # [B,S]
+    g.metric("arm_reach", float(miss.median()),
+             hint="Joint angles drawn from your p(theta | x) put the hand far from the target. A model that "
+                  "averages the elbow-up and elbow-down solutions, or components with large sigma, does this.")
+
+    both = (elbow_up > 0.2) & (elbow_up < 0.8)  # targets where both solutions are inside the joint limits
+    theirs_up = elbow_up_mass(log_pi, mu, log_sigma)
+    gap = (theirs_up - elbow_up)[both].abs()
+    g.metric("arm_branches", float(gap.mean()),
+             hint="Where both elbow-up and elbow-down reach the target, your model should give each about the "
+                  "probability the data does; yours favours one of them. Do you have components for both?",
+             note=f"{int(both.sum())} of {len(elbow_up)} targets have both solutions")
+
+    shown = torch.tensor([int(i) for i in torch.nonzero(both).flatten()[:3]])
+    if len(shown) == 3:
+        titles = [f"elbow up: yours {float(theirs_up[i]):.0%}, exact {float(elbow_up[i]):.0%}" for i in shown]
+        g.attach_image("arm-samples", draw_arms(arm, x_test[shown], samples[shown], titles),
+                       f"Arm configurations drawn from your p(theta | x) for three targets (red cross, links "
+                       f"{arm.l1:.2f} and {arm.l2:.2f}); a good model puts the hand on the cross, with both elbows.")
+
+
+MODEL_CHECKS = ("fit_budget", "weights_simplex", "nll", "nll_c", "beats_regression", "density_integrates",
+                "exact_conditional")
+ARM_CHECKS = ("arm_fit_budget", "arm_kl", "arm_reach", "arm_branches")
+
+
 def grade(g) -> None:
     x_train, y_train = make_data(g.rng, N_TRAIN)
     x_test, y_test = make_data(g.rng, N_TEST)
+    arm = Arm.draw(g.rng)
+    arm_train, arm_test = arm.data(g.rng, ARM_N_TRAIN), arm.data(g.rng, ARM_N_TEST)
     budget = g.train_seconds
 
-    with g.checks("fit_budget", "weights_simplex", "nll", "nll_c", "beats_regression", "density_integrates",
-                  "exact_conditional"):
+    # Both trainings come first: what they print is the student's to see, since nothing hidden has
+    # been sent yet. The A tier is optional, so a missing fit_arm fails only the arm checks.
+    trained = arm_trained = False
+    with g.checks(*MODEL_CHECKS):
         g.progress("training your model")
-        # Training output is the student's to see: nothing hidden has been sent yet.
         g.call("fit", x_train, y_train, seed=g.torch_seed(), max_seconds=budget,
                audience="student", timeout=budget * 1.5 + 10)
         g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
                  hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
+        trained = True
+    with g.checks(*ARM_CHECKS):
+        g.progress("training your arm model (A tier)")
+        g.call("fit_arm", *arm_train, seed=g.torch_seed(), max_seconds=budget,
+               audience="student", timeout=budget * 1.5 + 10)
+        g.metric("arm_fit_budget", g.timings["fit_arm"], threshold=budget + 2.0,
+                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
+        arm_trained = True
 
+    if trained:
+        check_model(g, x_train, y_train, x_test, y_test)
+    if arm_trained:
+        with g.checks(*ARM_CHECKS):
+            check_arm(g, arm, *arm_test)
+    check_functions(g)
+    check_em(g, make_data(g.rng, EM_N)[0])
+
+
+def check_model(g, x_train, y_train, x_test, y_test) -> None:
+    with g.checks(*MODEL_CHECKS):
         g.progress("checking your model")
         out = g.call("model.forward", x_test)
         log_pi, mu, log_sigma = out["log_pi"], out["mu"], out["log_sigma"]
@@ -130,6 +367,9 @@ def grade(g) -> None:
                       "has sharp edges and up to three separate pieces.",
                  note="per-x TV: " + ", ".join(f"{v:.3f}" for v in tv))
 
+
+
+def check_functions(g) -> None:
     with g.checks("gaussian_nll"):
         mu, log_sigma, y = (torch.from_numpy(g.rng.normal(scale=s, size=(256, 1))).float().double()
                             for s in (1.0, 0.8, 1.5))
@@ -146,3 +386,28 @@ def grade(g) -> None:
         g.metric("mixture_log_prob", float(((theirs - ours).abs() / (1 + ours.abs())).max()),
                  hint="Compare with log-sum-exp over k of log pi_k + log N(y; mu_k, sigma_k); "
                       "use torch.logsumexp for numerical stability.")
+
+    with g.checks("em_step"):
+        x = torch.from_numpy(g.rng.normal(size=(500, 1))).float().double()
+        log_pi = torch.from_numpy(g.rng.normal(size=4)).log_softmax(-1).float().double()
+        mu = torch.from_numpy(g.rng.normal(size=4)).float().double()
+        log_sigma = torch.from_numpy(g.rng.uniform(-1, 0.5, size=4)).float().double()
+        out = g.call("em_step", x, log_pi, mu, log_sigma)
+        ours = em_step(x, log_pi, mu, log_sigma)
+        error = max(float(((out[name] - want).abs() / (1 + want.abs())).max())
+                    for name, want in zip(("log_pi", "mu", "log_sigma"), ours, strict=True))
+        g.metric("em_step", error,
+                 hint="E step: r = softmax over components of log pi_k + log N(x; mu_k, sigma_k). M step: "
+                      "N_k = sum of r over the data; pi_k = N_k / N; mu_k and sigma_k^2 are r-weighted averages.")
+
+    with g.checks("arm_log_prob"):
+        log_pi, mu, log_sigma, theta = random_mixtures(g.rng, 256, 3)
+        mu = torch.stack([mu, torch.from_numpy(g.rng.uniform(-3, 3, size=mu.shape))], dim=-1)
+        log_sigma = torch.stack([log_sigma, torch.from_numpy(g.rng.uniform(-3, 0.5, size=log_sigma.shape))], dim=-1)
+        theta = torch.cat([theta, torch.from_numpy(g.rng.uniform(-3, 3, size=theta.shape))], dim=1)
+        log_pi, mu, log_sigma, theta = (t.float().double() for t in (log_pi, mu, log_sigma, theta))
+        theirs = g.call("arm_log_prob", log_pi, mu, log_sigma, theta)
+        ours = -arm_nll(log_pi, mu, log_sigma, theta)
+        g.metric("arm_log_prob", float(((theirs - ours).abs() / (1 + ours.abs())).max()),
+                 hint="For each component, add the log-densities of the two coordinates (they are independent "
+                      "given the component), then log-sum-exp over components with log_pi.")

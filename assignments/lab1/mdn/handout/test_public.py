@@ -7,9 +7,19 @@ failure here will be a failure there.
 
 import math
 
+import pytest
 import torch
-from data import make_data
-from mdn import MixtureDensityNetwork, fit, gaussian_nll, mixture_log_prob
+from data import hand_position, make_arm_data, make_data
+from mdn import (
+    ArmMDN,
+    MixtureDensityNetwork,
+    arm_log_prob,
+    em_step,
+    fit,
+    fit_arm,
+    gaussian_nll,
+    mixture_log_prob,
+)
 
 
 def test_single_component_is_a_gaussian():
@@ -37,6 +47,22 @@ def test_two_equal_components_at_the_same_place_equal_one():
     assert torch.allclose(mixture_log_prob(log_pi, mu, log_sigma, y), one, atol=1e-5)
 
 
+def test_em_recovers_two_separated_gaussians_and_never_lowers_the_likelihood():
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(3000, 1) * 0.5 - 2, torch.randn(1000, 1) * 0.3 + 1.5])
+    log_pi, mu, log_sigma = torch.log(torch.tensor([0.5, 0.5])), torch.tensor([-0.5, 0.5]), torch.zeros(2)
+    previous = -math.inf
+    for _ in range(50):
+        log_pi, mu, log_sigma = em_step(x, log_pi, mu, log_sigma)
+        log_lik = mixture_log_prob(log_pi.expand(len(x), -1), mu.expand(len(x), -1),
+                                   log_sigma.expand(len(x), -1), x).mean().item()
+        assert log_lik >= previous - 1e-5
+        previous = log_lik
+    assert torch.allclose(log_pi.exp(), torch.tensor([0.75, 0.25]), atol=0.03)
+    assert torch.allclose(mu, torch.tensor([-2.0, 1.5]), atol=0.05)
+    assert torch.allclose(log_sigma.exp(), torch.tensor([0.5, 0.3]), atol=0.03)
+
+
 def test_forward_shapes_and_simplex():
     model = MixtureDensityNetwork(n_components=4)
     log_pi, mu, log_sigma = model(torch.rand(16, 1))
@@ -60,3 +86,42 @@ def test_training_beats_a_single_gaussian():
         nll = -mixture_log_prob(*model(x_test), y_test).mean().item()
     print(f"test NLL {nll:.3f} nats (the grader's E threshold is -0.90)")
     assert nll < -0.9
+
+
+# ---- A tier: skipped while arm_log_prob / ArmMDN / fit_arm still raise NotImplementedError ----
+
+def a_tier(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except NotImplementedError:
+        pytest.skip("A tier not attempted")
+
+
+def test_arm_log_prob_is_a_mixture_of_independent_gaussians():
+    log_pi = torch.log_softmax(torch.randn(6, 3), -1)
+    mu, log_sigma, theta = torch.randn(6, 3, 2), 0.3 * torch.randn(6, 3, 2), torch.randn(6, 2)
+    got = a_tier(arm_log_prob, log_pi, mu, log_sigma, theta)
+    normal = torch.distributions.Normal(mu, log_sigma.exp())
+    expected = torch.logsumexp(log_pi + normal.log_prob(theta.unsqueeze(1)).sum(-1), dim=-1)
+    assert got.shape == (6,)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_arm_forward_shapes_and_simplex():
+    model = a_tier(ArmMDN, n_components=4)
+    log_pi, mu, log_sigma = model(torch.randn(16, 2))
+    assert log_pi.shape == (16, 4) and mu.shape == log_sigma.shape == (16, 4, 2)
+    assert torch.allclose(log_pi.exp().sum(-1), torch.ones(16), atol=1e-5)
+
+
+def test_arm_samples_reach_their_targets():
+    x, theta = make_arm_data(20000, seed=1)
+    model = a_tier(fit_arm, x, theta, seed=0, max_seconds=25)
+    targets = hand_position(torch.tensor([[0.3, 1.2], [0.3, -1.2], [-0.5, 2.0]]))
+    with torch.no_grad():
+        log_pi, mu, log_sigma = model(targets)
+    component = torch.multinomial(log_pi.exp(), 50, replacement=True).unsqueeze(-1).expand(-1, -1, 2)
+    samples = mu.gather(1, component) + log_sigma.exp().gather(1, component) * torch.randn(3, 50, 2)
+    miss = (hand_position(samples) - targets.unsqueeze(1)).norm(dim=-1).median().item()
+    print(f"median miss {miss:.3f} (the grader's A threshold is 0.08)")
+    assert miss < 0.08
