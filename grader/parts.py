@@ -6,13 +6,18 @@ A part folder holds
 - `checks.py` and `hidden/`: trusted checks and hidden data, never served, never mounted in a sandbox;
 - `solution/`: the reference solution, never served;
 - `oral.toml`: the oral question bank;
-- `wrong/<bug>/`: known-wrong submissions, each naming the check that must catch it.
+- `wrong/<bug>/`: known-wrong submissions, each naming the check that must catch it. A known-wrong is
+  stored as what makes it wrong: `bug.patch` (a unified diff against `solution/`) and/or whole files
+  laid over a copy of `solution/`; `build_known_wrong` makes the submission.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
+import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +166,34 @@ class PartSpec:
                     raise PartError(f"{catches_file}: unknown checks {unknown}")
                 found.append((folder.name, folder, names))
         return found
+
+
+WRONG_META = ("CATCHES",)  # bookkeeping beside a known-wrong submission, never part of it
+
+
+def build_known_wrong(wrong: Path, dest: Path) -> Path:
+    """Make the submission of the known-wrong folder `wrong/<bug>/` in `dest` (which must not exist): a copy of
+    the part's `solution/`, the folder's own files laid over it, then its `*.patch` files applied.
+
+    Patches keep a known-wrong to the few lines that make it wrong, so it cannot drift from the reference:
+    when the reference changes under a patch, building fails and says which patch to regenerate."""
+    solution = wrong.parent.parent / "solution"
+    shutil.copytree(solution, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in sorted(wrong.rglob("*")):
+        rel = path.relative_to(wrong)
+        if path.is_file() and path.suffix != ".patch" and rel.as_posix() not in WRONG_META and "__pycache__" not in rel.parts:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest / rel)
+    for patch in sorted(wrong.glob("*.patch")):
+        # git apply works as a plain patch tool outside a repository; the ceiling stops it from finding
+        # an enclosing one (which would make it resolve paths from that repository's root).
+        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(dest.parent)}
+        done = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=dest, env=env,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise PartError(f"{patch} no longer applies to {solution}: regenerate it from the reference "
+                            f"({done.stderr.strip()[:500]})")
+    return dest
 
 
 def content_hash(folder: Path) -> str:

@@ -16,19 +16,16 @@ from pathlib import Path
 from django.conf import settings
 
 from grader import archives
-from grader.parts import PartSpec
-
-STAFF_FILES = ("CATCHES",)  # bookkeeping beside a known-wrong submission, not part of it
+from grader.parts import WRONG_META, PartSpec, build_known_wrong
 
 
 def check_source(source: Path, part: PartSpec) -> archives.CheckedArchive:
+    """A folder, a zip, or a known-wrong folder (`wrong/<bug>/`, built from the reference and its patch)."""
     policy = archives.ArchivePolicy(allowed_patterns=part.allowed_patterns)
     if source.is_dir():
-        if any((source / name).exists() for name in STAFF_FILES):
+        if any((source / name).exists() for name in WRONG_META):
             with tempfile.TemporaryDirectory() as tmp:
-                copy = Path(tmp) / source.name
-                shutil.copytree(source, copy, ignore=shutil.ignore_patterns(*STAFF_FILES, "__pycache__"))
-                return archives.check_directory(copy, policy)
+                return archives.check_directory(build_known_wrong(source, Path(tmp) / source.name), policy)
         return archives.check_directory(source, policy)
     return archives.check_upload([(source.name, source.read_bytes())], policy)
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from courseware.models import Part, PartVersion
-from grader.parts import PartError, content_hash, load_part, load_part_dir
+from grader.parts import PartError, all_parts, build_known_wrong, content_hash, load_part, load_part_dir
 
 from .conftest import MDN
 
@@ -70,3 +70,29 @@ def test_import_assignments_is_idempotent_and_versions_by_content(db, settings, 
     assert PartVersion.objects.count() == 2
     assert part.current_version != first
     assert part.current_version.content_hash == content_hash(root / "lab1" / "mdn")
+
+
+@pytest.mark.parametrize("part", all_parts(), ids=lambda p: p.slug)
+def test_every_known_wrong_builds_from_the_reference_and_differs_from_it(part, tmp_path):
+    """Known-wrongs are patches against solution/: a reference edit that breaks one shows up here, in
+    seconds, instead of in calibration."""
+    wrongs = part.known_wrong()
+    assert wrongs, f"{part.slug} has no known-wrong submission"
+    module = part.solution_dir / part.module
+    for bug, folder, _ in wrongs:
+        built = build_known_wrong(folder, tmp_path / bug)
+        def differs(path, built=built):
+            reference = part.solution_dir / path.relative_to(built)
+            return not reference.exists() or path.read_bytes() != reference.read_bytes()
+
+        assert any(differs(p) for p in built.rglob("*") if p.is_file()), f"{bug} is identical to the reference"
+        assert (built / module.name).exists()
+
+
+def test_a_patch_that_no_longer_applies_says_which_to_regenerate(tmp_path):
+    part_copy = tmp_path / "mdn"
+    shutil.copytree(MDN, part_copy, ignore=shutil.ignore_patterns("__pycache__"))
+    solution = part_copy / "solution" / "mdn.py"
+    solution.write_text(solution.read_text().replace("log_sigma.clamp(-7.0, 3.0)", "log_sigma.clamp(-5.0, 2.0)"))
+    with pytest.raises(PartError, match="unnormalised_weights/bug.patch no longer applies"):
+        build_known_wrong(part_copy / "wrong" / "unnormalised_weights", tmp_path / "built")
