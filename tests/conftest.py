@@ -23,7 +23,7 @@ from django.utils import timezone
 
 REPO = Path(__file__).resolve().parent.parent
 MDN = REPO / "assignments" / "lab1" / "mdn"
-ATTACKS = Path(__file__).resolve().parent / "attacks"
+ATTACKS = Path(__file__).resolve().parent / "redteam" / "attacks"
 
 
 def free_port() -> int:

@@ -1,3 +1,0 @@
-# Attack: never finish importing, so the worker waits forever.
-while True:
-    pass
