@@ -50,7 +50,7 @@ from pathlib import Path
 from django.conf import settings
 
 from grader.sandbox import seccomp
-from grader.sandbox.local_backend import ProcessTransport
+from grader.sandbox.local_backend import ProcessTransport, serve_process
 from grader.sandbox.session import InfrastructureError, Limits, Session
 
 log = logging.getLogger(__name__)
@@ -437,25 +437,12 @@ class BwrapBackend:
         for fd in fds:
             if fd != status_r:
                 os.close(fd)
-        session_ref: list[Session] = []
-        transport = BwrapTransport(proc, session_ref, cgroups)
-        session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir)
-        session_ref.append(session)
-        for reader in transport.readers:
-            reader.start()
+        session: Session | None = None
         try:
-            yield session
-            session.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+            with serve_process(proc, BwrapTransport, limits, run_deadline=run_deadline,
+                               submission_dir=submission_dir, cgroups=cgroups) as session:
+                yield session
         finally:
-            transport.kill()
-            proc.wait()
-            for reader in transport.readers:
-                reader.join(timeout=5)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    stream.close()
             if cgroups is not None:
                 cgroups.kill_all()
                 cgroups.remove()
@@ -464,7 +451,8 @@ class BwrapBackend:
             if b'"child-pid"' not in status:
                 # bwrap never started the harness: a bind source missing, no user namespaces… the
                 # platform's failure. (Student code runs only after child-pid was reported.)
-                lines = [line for line in session.log.text("student").splitlines() if line.startswith("bwrap:")]
+                log = session.log.text("student") if session is not None else ""
+                lines = [line for line in log.splitlines() if line.startswith("bwrap:")]
                 raise InfrastructureError(
                     f"bubblewrap failed to start the sandbox (exit {proc.returncode}): {' '.join(lines)[:500]}")
 

@@ -102,6 +102,32 @@ class ProcessTransport:
         return (128 - code if code < 0 else code), None  # no memory limit here to tell about
 
 
+@contextlib.contextmanager
+def serve_process(proc: subprocess.Popen, transport_class: type[ProcessTransport], limits: Limits, *,
+                  run_deadline: float, submission_dir: Path, **transport_kwargs) -> Iterator[Session]:
+    """A Session over a started harness process's pipes. However the `with` ends, the process is killed
+    and reaped, its reader threads joined and its pipes closed: nothing outlives the run."""
+    session_ref: list[Session] = []
+    transport = transport_class(proc, session_ref, **transport_kwargs)
+    session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir)
+    session_ref.append(session)
+    for reader in transport.readers:
+        reader.start()
+    try:
+        yield session
+        session.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    finally:
+        transport.kill()
+        proc.wait()
+        for reader in transport.readers:
+            reader.join(timeout=5)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
 class UnsafeLocalBackend:
     name = "unsafe-local"
 
@@ -119,22 +145,6 @@ class UnsafeLocalBackend:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=submission_dir.parent, env=env, start_new_session=True,
         )
-        session_ref: list[Session] = []
-        transport = ProcessTransport(proc, session_ref)
-        session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir)
-        session_ref.append(session)
-        for reader in transport.readers:
-            reader.start()
-        try:
+        with serve_process(proc, ProcessTransport, limits, run_deadline=run_deadline,
+                           submission_dir=submission_dir) as session:
             yield session
-            session.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-        finally:
-            transport.kill()
-            proc.wait()
-            for reader in transport.readers:
-                reader.join(timeout=5)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    stream.close()
