@@ -162,7 +162,8 @@ def test_a_daemonised_child_does_not_outlive_the_run(run, baseline):
 def test_a_harness_that_stops_reading_cannot_hang_the_worker(run, baseline):
     outcome = run(ATTACKS / "stall_reader")
     assert_no_gain(outcome, baseline)
-    assert re.search(r"model\.forward did not (finish|read its input) within its (time )?limit", outcome.report.error), \
+    # The first call after fit stalls (fit_arm, the A tier's training, which comes before any query).
+    assert re.search(r"[\w.]+ did not (finish|read its input) within its (time )?limit", outcome.report.error), \
         outcome.explain()
     assert outcome.seconds < 45
 
@@ -439,7 +440,8 @@ def test_pickles_are_never_unpickled_by_the_grader(run, baseline):
     refused = ("raised ResultError", "should be a tensor, not dict", "could not be read")
     for check in outcome.report.checks:
         # Checks of entry points the attack does not define (the EM warm-up, the A tier) fail for that.
-        if check.name != "fit_budget" and "defines no callable" not in check.feedback:
+        missing = "defines no callable" in check.feedback or "raised AttributeError" in check.feedback
+        if check.name != "fit_budget" and not missing:
             assert any(r in check.feedback for r in refused), outcome.explain()
     assert "model.forward raised ResultError" in outcome.feedback, outcome.explain()
     assert "gaussian_nll could not be read" in outcome.feedback
@@ -475,7 +477,10 @@ def test_a_forged_error_report_cannot_carry_hidden_inputs(run, baseline):
     values = _leaked_values(outcome)
     assert len(values) > 10, outcome.explain()
     visible = outcome.student_visible
-    assert "LEAK" not in visible and not [v for v in values if v in visible], outcome.explain()
+    assert not [v for v in values if v in visible], outcome.explain()
+    # A forged report during a call that saw no hidden input (fit_arm, before any query) reaches the
+    # student, as any error message of theirs does; it has nothing hidden to carry.
+    assert not [line for line in visible.splitlines() if "LEAK" in line and re.search(r"\d\.\d{6}", line)]
     assert "model.forward raised an exception while the grader tested it on hidden inputs" in outcome.feedback
 
 
