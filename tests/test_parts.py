@@ -31,6 +31,23 @@ def test_mdn_manifest_declares_interface_and_checks():
                                                          "arm_one_elbow", "arm_single_gaussian", "em_log_variance"}
 
 
+def test_autoregressive_manifest_declares_the_digits_model_and_the_cache():
+    part = load_part("autoregressive")
+    assert part.entry_points["fit"].stores_object == "model"
+    assert part.entry_points["fit_digits"].stores_object == "digits_model"
+    assert part.entry_points["model.logits"].args[0].shape == ("B", "L")      # prefixes, for the uncached timing
+    assert part.entry_points["model.logits"].returns[0].shape == ("B", "L", "16")
+    assert part.entry_points["digits_model.logits"].returns[0].shape == ("B", "64")
+    assert {c.tier for c in part.checks.values()} == {"E", "C", "A"}
+    assert part.checks["kv_speed"].tier == "A" and part.checks["kv_speed"].direction == "min"
+    assert {n for n, c in part.checks.items() if n.startswith("digits_")} == {
+        "digits_fit_budget", "digits_causal", "digits_nll", "digits_beats_independent", "digits_samples",
+        "digits_sample_seed"}
+    wrong = {bug: catches for bug, _, catches in part.known_wrong()}
+    assert "digits_causal" in wrong["made_mask_leaks"] and "digits_nll" in wrong["digits_logits_are_probs"]
+    assert wrong["kv_sample_uncached"] == wrong["kv_slow_prefixes"] == ["kv_speed"]
+
+
 def test_content_hash_changes_with_any_file(tmp_path):
     copy = tmp_path / "mdn"
     shutil.copytree(MDN, copy, ignore=shutil.ignore_patterns("__pycache__"))

@@ -10,15 +10,56 @@ x_t = x_{t-8} with probability 0.8, otherwise uniform (which may again give x_{t
 
 The student returns logits; the grader normalises them (log-softmax), checks causality by perturbing
 future tokens, computes the NLL, and audits the sampler against the model's own logits.
+
+C tier, binarised digits: scikit-learn's 1797 8x8 digits, binarised at 8 (pixel >= 8 of 16 -> 1), as
+sequences of 64 pixels in raster order. The images are public, so (as in the VAE part) the grader
+derives a secret split from the run's secret seed: 400 held out, the student's fit_digits() sees the
+other 1397. The student returns Bernoulli logits of p(x_d = 1 | x_<d); the grader checks causality by
+flipping pixel d and every pixel from d on for every d, computes -log p(x) itself (softplus form,
+float64), fits two baselines itself on the same training images (independent pixels, a check; a
+linear autoregressive model, for the staff note) and audits the sampler against the model's own
+logits on its samples. The staff note reports the train/held-out gap (2-3 nats for the reference) so
+staff can spot training on the public held-out images. No gating leakage check, for the VAE part's
+reason: an honest linear autoregressive model has a gap under 1 nat, and the gap between two sets of
+400 images carries about 0.4 nats of split noise, so no threshold separates honest from leaked.
+
+A tier, the KV cache: equality of model.logits_cached and model.logits, and speed. The speed check
+times generation, because that is what a cache is for and because it cannot be faked by parallelism:
+logits_cached on given tokens can be computed by one full pass, but each sampled token depends on the
+previous one. The grader generates 256 sequences itself without a cache (64 calls of model.logits on
+the growing prefix, sampling from the returned logits) and compares with model.sample(256), in 3
+rounds; each round makes every kind of call within a second or two (3 calls of model.logits on one
+token, 2 on 256 full sequences, the 64 prefix calls, 2 calls of model.sample; fastest of each kind),
+so all share the machine's load, and the median round's ratio counts. The model's work in a call is
+its time minus that of model.logits on one token (the fixed cost of calling, and any constant delay a
+submission adds to model.logits). A prefix of L tokens is at most L/64 of the work of a full sequence
+(attention is quadratic, everything else linear), so each step's work is capped at 1.5 x L/64 x the
+full pass: prefix calls, which no other check makes, gain nothing from being slow on purpose
+(wrong/kv_slow_prefixes sleeps in them). What remains open: a submission that makes *every* call of
+model.logits slow in proportion to its work (the function every other check scores) cannot be told
+from a slow model by timing; that is left to the declaration and the oral. The uncached side also pays
+for shipping its logits back (256 x 2080 x 16 float32, about 34 MB in 64 calls), which cannot be
+separated from the model's work since both grow with the number of positions: it favours the student,
+and is why a sampler without a cache scores about 2.5x rather than 1x.
+
+Measured on the shared 2-core machine under load (load average 2-3.5), as graded, 3-5 gradings each:
+                                 docker         bwrap          unisolated
+    reference                    17.2-21.5x     14.2-15.2x     12.6-15.2x
+    wrong/kv_sample_uncached     2.3-2.8x       2.0-2.6x       2.2-2.6x
+    wrong/kv_slow_prefixes       2.4-3.0x       2.3-2.9x       2.1-2.7x
+hence the threshold 6: about 2x from both sides.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.functional import logsigmoid, softplus
 
 from grader.checking import ResultInvalid
 
@@ -35,8 +76,23 @@ PROBE_POSITIONS = (0, 1, 5, 7, 8, 9, 15, 16, 31, 40, 56, 62, 63)
 TOP_KS = (1, 4)
 HOT_TEMPERATURE = 2.0
 
-ALL_AFTER_FIT = ("causal", "kv_cache", "copy_rate", "temperature", "samples_novel", "greedy", "top_k",
+KV_ROWS = 256                                   # sequences generated for the speed check
+KV_ROUNDS = 3                                   # interleaved rounds; the fastest of each kind counts
+OVERHEAD_CALLS = 3                              # calls of model.logits on one token per round
+FULL_CALLS = 2                                  # calls of model.logits on KV_ROWS full sequences per round
+SAMPLE_CALLS = 2                                # calls of model.sample(KV_ROWS) per round (cheap with a cache)
+PREFIX_SLACK = 1.5                              # a prefix of L tokens may cost up to 1.5 * L/64 of a full pass
+
+PIXELS = 64                                     # 8x8 digits, raster order: pixel d = 8 * row + column
+N_DIGITS_TEST = 400
+DIGITS_BUDGET_FRACTION = 0.5                    # fit_digits gets half of fit's budget
+N_DIGIT_SAMPLES = 2000
+DIGITS_COPY_LIMIT = 0.30                        # largest fraction of samples allowed to equal a training image
+
+ALL_AFTER_FIT = ("causal", "kv_cache", "kv_speed", "copy_rate", "temperature", "samples_novel", "greedy", "top_k",
                  "seed", "nll", "nll_tight")
+DIGITS_AFTER_FIT = ("digits_causal", "digits_nll", "digits_beats_independent", "digits_samples",
+                    "digits_sample_seed")
 
 
 def make_sequences(rng: np.random.Generator, n: int) -> torch.Tensor:
@@ -119,7 +175,7 @@ def check_causality(g, rng: np.random.Generator) -> bool:
     return False
 
 
-def check_kv_cache(g, rng: np.random.Generator) -> None:
+def check_kv_cache(g, rng: np.random.Generator) -> bool:
     tokens = make_sequences(rng, 16)
     before = dict(g.timings)
     full = log_probs(g.call("model.logits", tokens))
@@ -128,11 +184,81 @@ def check_kv_cache(g, rng: np.random.Generator) -> None:
     diff = (full - cached).abs().amax(dim=(0, 2))                          # per position
     t = int(torch.nonzero(diff > TOL).flatten()[0]) if bool((diff > TOL).any()) else 0
     ratio = spent["model.logits_cached"] / max(spent["model.logits"], 1e-6)
-    g.metric("kv_cache", float(diff.max()),
-             hint=f"The first large difference is at position {t}. Check the positions you add for new tokens "
-                  "(start offset), that cached keys and values are appended in order, and that a new query "
-                  "sees every cached key (no mask is needed within the cache).",
-             note=f"logits_cached took {ratio:.1f}x the time of one full pass (16 sequences)")
+    return g.metric("kv_cache", float(diff.max()),
+                    hint=f"The first large difference is at position {t}. Check the positions you add for new "
+                         "tokens (start offset), that cached keys and values are appended in order, and that a "
+                         "new query sees every cached key (no mask is needed within the cache).",
+                    note=f"logits_cached took {ratio:.1f}x the time of one full pass (16 sequences)")
+
+
+def timed_logits(g, tokens: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """model.logits and the seconds the grader measured for the call (sending, computing, returning)."""
+    before = g.timings.get("model.logits", 0.0)
+    out = g.call("model.logits", tokens.contiguous())
+    return out, g.timings["model.logits"] - before
+
+
+def uncached_generation(g, gen: torch.Generator) -> tuple[torch.Tensor, list[float]]:
+    """The grader's own ancestral sampling without a cache: step t runs the student's model.logits on the
+    whole prefix (tokens 0..t, token t a placeholder that causality makes irrelevant) and samples token t
+    from softmax(logits[:, t]). Returns the tokens [KV_ROWS, T] and the seconds of each of the 64 calls."""
+    tokens = torch.zeros((KV_ROWS, T), dtype=torch.long)
+    seconds = []
+    for t in range(T):
+        logits, spent = timed_logits(g, tokens[:, : t + 1])                 # [n, t+1, V]
+        seconds.append(spent)
+        tokens[:, t] = torch.multinomial(torch.softmax(logits[:, t], dim=-1), 1, generator=gen)[:, 0]
+    return tokens, seconds
+
+
+def check_kv_speed(g, rng: np.random.Generator, cache_ok: bool) -> None:
+    if not cache_ok:
+        g.record("kv_speed", False, "Not measured: the KV-cache check did not pass (see it), and a fast cache "
+                 "only counts when its logits equal those of the full pass.")
+        return
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
+    one = torch.zeros((1, 1), dtype=torch.long)
+    full_tokens = make_sequences(rng, KV_ROWS)
+    rounds, generated = [], None
+    for _ in range(KV_ROUNDS):
+        # Each round measures every kind of call within a second or two, so all share the machine's load.
+        overhead = min(timed_logits(g, one)[1] for _ in range(OVERHEAD_CALLS))
+        full = min(timed_logits(g, full_tokens)[1] for _ in range(FULL_CALLS))
+        generated, steps = uncached_generation(g, gen)
+        cached = math.inf
+        for _ in range(SAMPLE_CALLS):
+            before = g.timings.get("model.sample", 0.0)
+            get_samples(g, KV_ROWS, temperature=1.0, top_k=0, seed=int(rng.integers(2**31 - 1)))
+            cached = min(cached, g.timings["model.sample"] - before)
+        # The model's work in a call is its time minus that of a call that does almost nothing (the fixed
+        # cost of calling, and any constant delay inside model.logits). A prefix of L tokens is at most L/64
+        # of the work of a full sequence (attention is even cheaper), so each step's work is capped at
+        # PREFIX_SLACK times that share of the full pass: calls on prefixes, which no other check makes,
+        # gain nothing from being slow on purpose.
+        caps = [PREFIX_SLACK * (t + 1) / T * max(full - overhead, 0.0) for t in range(T)]
+        work = sum(min(max(s - overhead, 0.0), cap) for s, cap in zip(steps, caps, strict=True))
+        capped = sum(max(s - overhead, 0.0) > cap for s, cap in zip(steps, caps, strict=True))
+        rounds.append({"ratio": work / max(cached - overhead, 1e-4), "uncached": sum(steps), "work": work,
+                       "capped": capped, "full": full, "cached": cached, "overhead": overhead})
+    median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+    ratio, cached, uncached, overhead = median["ratio"], median["cached"], median["uncached"], median["overhead"]
+    detail = (f"In the median of {KV_ROUNDS} rounds your model.sample({KV_ROWS}) took {1e3 * cached:.0f} ms; the "
+              f"grader's generation of {KV_ROWS} sequences without a cache, 64 calls of your model.logits on the "
+              "growing prefix, took "
+              f"{1e3 * uncached:.0f} ms ({1e3 * overhead:.1f} ms per call is the cost of calling at all and "
+              "is subtracted from each call).")
+    g.metric("kv_speed", ratio,
+             hint=detail + " Make sample() use your cache: run the model on the BOS token once, then feed only the "
+                  "newly drawn token at each step (forward(token, caches, start=t)), so that every step costs one "
+                  "query against the cached keys and values instead of a pass over the whole prefix.",
+             note="rounds (ratio, uncached s, its work after overhead and caps, steps capped, full pass s, "
+                  "cached s, overhead s): " + "; ".join(
+                      f"{r['ratio']:.2f}, {r['uncached']:.3f}, {r['work']:.3f}, {r['capped']}, {r['full']:.4f}, "
+                      f"{r['cached']:.4f}, {r['overhead']:.5f}" for r in rounds)
+                  + " (many capped steps: prefixes slower than the full pass); copy rate of the grader's uncached "
+                  f"generation {float(copy_indicator(generated).mean()):.4f}")
+    if g.outcomes["kv_speed"].passed:
+        g.outcomes["kv_speed"].feedback += " " + detail
 
 
 def check_sampling_statistics(g, rng: np.random.Generator, train: torch.Tensor) -> torch.Tensor:
@@ -262,17 +388,234 @@ def feedback_figure(expected: torch.Tensor | None, samples: torch.Tensor | None)
     return buf.getvalue()
 
 
+# ---- C tier: binarised digits ----
+
+def load_binary_digits() -> torch.Tensor:
+    """The 1797 digits as float64 [1797, 64] in {0, 1} (pixel values 0..16, 1 where >= 8).
+
+    Read straight from scikit-learn's bundled file: importing sklearn itself costs seconds per run."""
+    spec = importlib.util.find_spec("sklearn")
+    bundled = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if bundled is not None and bundled.exists():
+        pixels = np.loadtxt(bundled, delimiter=",")[:, :PIXELS]
+    else:  # pragma: no cover - a differently packaged scikit-learn
+        from sklearn.datasets import load_digits
+
+        pixels = load_digits().data
+    assert pixels.shape == (1797, PIXELS), pixels.shape
+    return torch.from_numpy((pixels >= 8).astype(np.float64))
+
+
+def digits_split(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train [1397, 64], held-out [400, 64]), split by the secret seed."""
+    x = load_binary_digits()
+    order = torch.from_numpy(rng.permutation(x.shape[0]))
+    return x[order[N_DIGITS_TEST:]], x[order[:N_DIGITS_TEST]]
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x) per image in nats: sum over pixels of softplus(l) - x * l (stable for any logit)."""
+    return (softplus(logits) - x * logits).sum(-1)
+
+
+def independent_nll(train: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
+    """The grader's baseline: one Bernoulli per pixel, the (smoothed) fraction of 1s in the training images."""
+    p = (train.sum(0) + 1) / (train.shape[0] + 2)
+    return bernoulli_nll(torch.log(p) - torch.log1p(-p), test)
+
+
+def linear_autoregressive_nll(train: torch.Tensor, test: torch.Tensor, steps: int = 100, lr: float = 0.2,
+                              l2: float = 1e-3) -> torch.Tensor:
+    """The grader's second baseline, for the staff note: logit_d = b_d + sum_{i<d} W_di x_i (a fully visible
+    sigmoid belief net, i.e. 64 logistic regressions on the earlier pixels). Full-batch Adam from zero with
+    a little L2, in numpy (a fraction of a second, deterministic)."""
+    x, y = train.numpy(), test.numpy()
+    n, d = x.shape
+    mask = np.tril(np.ones((d, d)), -1)                                   # [d, i]: i < d
+    params = [np.zeros((d, d)), np.zeros(d)]                              # W, b
+    moments = [[np.zeros((d, d)), np.zeros(d)] for _ in range(2)]
+    for t in range(1, steps + 1):
+        err = 1 / (1 + np.exp(-(x @ params[0].T + params[1]))) - x        # d(mean BCE)/d(logits) * n
+        grads = [(err.T @ x / n + 2 * l2 * params[0]) * mask, err.mean(0)]
+        for p, g, m, v in zip(params, grads, *moments, strict=True):
+            m[...] = 0.9 * m + 0.1 * g
+            v[...] = 0.999 * v + 0.001 * g**2
+            p -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    logits = y @ params[0].T + params[1]
+    return torch.from_numpy(np.logaddexp(0, logits).sum(1) - (y * logits).sum(1))
+
+
+def pixel_name(d: int) -> str:
+    return f"pixel {d} (row {d // 8}, column {d % 8})"
+
+
+def digits_allowed(d: int) -> str:
+    return "nothing (a bias only)" if d == 0 else "pixel 0 only" if d == 1 else f"pixels 0..{d - 1} only"
+
+
+def check_digits_causality(g, rng: np.random.Generator, train: torch.Tensor) -> bool:
+    """For 4 images (2 training images, 2 random bit patterns) and every pixel d: flip pixel d alone, and
+    every pixel from d on; the Bernoulli log-probabilities at pixels 0..d must not change."""
+    picks = train[torch.from_numpy(rng.choice(train.shape[0], 2, replace=False))]
+    noise = torch.from_numpy((rng.random((2, PIXELS)) < 0.5).astype(np.float64))
+    bases = torch.cat([picks, noise])
+    rows, meta = [bases], []
+    for b in range(bases.shape[0]):
+        for d in range(PIXELS):
+            one, suffix = bases[b].clone(), bases[b].clone()
+            one[d] = 1 - one[d]
+            suffix[d:] = 1 - suffix[d:]
+            rows += [one[None], suffix[None]]
+            meta += [(b, d, pixel_name(d)), (b, d, f"every pixel from {d} on")]
+    logits = g.call("digits_model.logits", torch.cat(rows), audience="student")
+    lp = torch.stack([logsigmoid(logits), logsigmoid(-logits)], dim=-1)     # [R, 64, 2]: log p(1), log p(0)
+    worst, leaks = 0.0, []
+    for r, (b, d, what) in enumerate(meta, start=bases.shape[0]):
+        change = (lp[r, : d + 1] - lp[b, : d + 1]).abs().amax(dim=-1)        # [d+1]: pixels 0..d
+        worst = max(worst, float(change.max()))
+        for p in torch.nonzero(change > TOL).flatten().tolist():
+            leaks.append((d - p, p, d, what, float(change[p])))
+    if not leaks:
+        return g.metric("digits_causal", worst)
+    future = [leak for leak in leaks if leak[0] > 0]
+    if future:
+        _, p, d, what, size = max(future)
+        hint = (f"The log-probabilities of {pixel_name(p)} changed by {size:.3g} when {what} changed: the "
+                f"logit of pixel {p} may use {digits_allowed(p)}. Check your masks: a hidden unit of degree m "
+                "may see pixels 0..m, an output d only hidden units of degree m < d, and every layer's weight "
+                "must be multiplied by its mask in forward (not only at initialisation).")
+    else:
+        _, p, d, what, size = leaks[0]
+        hint = (f"The log-probabilities of {pixel_name(p)} changed by {size:.3g} when that pixel itself changed: "
+                f"its logit may use {digits_allowed(p)}, never pixel {p}. The output mask needs a strict "
+                "inequality (output d sees hidden units of degree m < d), and a direct input-to-output "
+                "connection must be strictly lower-triangular.")
+    g.metric("digits_causal", worst, hint=hint, note=f"{len(leaks)} leaking (pixel, row) pairs")
+    return False
+
+
+def draw_digits(g, n: int, seed: int) -> torch.Tensor:
+    s = g.call("digits_model.sample", n, seed=seed, audience="student")
+    if s.shape[0] != n:
+        raise ResultInvalid(f"digits_model.sample({n}, seed=...) returned {s.shape[0]} images instead of {n}.")
+    return s
+
+
+def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor) -> torch.Tensor:
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=3)]
+    many = draw_digits(g, N_DIGIT_SAMPLES, seeds[0])
+    binary = bool(((many == 0) | (many == 1)).all())
+    # Their own conditionals at their own samples: x_d should be 1 with probability sigmoid(logit_d(x_<d)).
+    probs = torch.sigmoid(g.call("digits_model.logits", many, audience="student"))
+    gap = (many.mean(0) - probs.mean(0)).abs()
+    d = int(gap.argmax())
+    data_gap = (many.mean(0) - train.mean(0)).abs()
+    hint = (f"At {pixel_name(d)} {float(many[:, d].mean()):.3f} of your samples are 1, but your own logits give it "
+            f"probability {float(probs[:, d].mean()):.3f} on average, given each sample's earlier pixels. Draw the "
+            "pixels in raster order, pixel 0 first, each from Bernoulli(sigmoid(logit_d)) computed on the image "
+            "with the pixels drawn so far filled in (torch.bernoulli with your generator); do not threshold at 0.5.")
+    if not binary:
+        hint = "Some sampled values are not 0 or 1: return Bernoulli draws, not probabilities. " + hint
+    g.metric("digits_samples", float(gap.max()), hint=hint,
+             note=f"largest gap between the pixel frequencies of the samples and of the training images "
+                  f"{float(data_gap.max()):.3f} (mean {float(data_gap.mean()):.3f})")
+
+    first = draw_digits(g, 256, seeds[1])
+    again = draw_digits(g, 256, seeds[1])
+    other = draw_digits(g, 256, seeds[2])
+    seen = {row.tobytes() for row in train.numpy().astype(np.int8)}
+    copied = float(np.mean([row.tobytes() in seen for row in many.numpy().astype(np.int8)])) if binary else 0.0
+    problems = []
+    if not binary:
+        problems.append("some values are not 0 or 1 (draw each pixel with torch.bernoulli)")
+    if not torch.equal(first, again):
+        problems.append("two calls with the same seed gave different images (seed a torch.Generator with the "
+                        "seed argument and pass it to torch.bernoulli)")
+    if float((first != other).any(dim=-1).double().mean()) < 0.5:
+        problems.append("another seed gave mostly the same images (use the seed argument, and draw rather than "
+                        "threshold)")
+    if copied > DIGITS_COPY_LIMIT:
+        problems.append(f"{copied:.0%} of the samples are exact copies of training images (at most "
+                        f"{DIGITS_COPY_LIMIT:.0%} allowed): sample from the model, never return stored data")
+    g.record("digits_sample_seed", not problems,
+             "Binary samples; the same seed reproduces them and another seed changes them; "
+             f"{copied:.1%} equal a training image." if not problems else "Problems: " + "; ".join(problems) + ".",
+             value=copied, note=f"exact copies of training images {copied:.4f}")
+    return many
+
+
+def check_digits_nll(g, train: torch.Tensor, test: torch.Tensor, causal_ok: bool) -> None:
+    logits = g.call("digits_model.logits", test)
+    nll = float(bernoulli_nll(logits, test).mean())
+    independent = float(independent_nll(train, test).mean())
+    linear = float(linear_autoregressive_nll(train, test).mean())
+    seen = train[:N_DIGITS_TEST]
+    train_nll = float(bernoulli_nll(g.call("digits_model.logits", seen), seen).mean())
+    bits = nll / (PIXELS * math.log(2))
+    note = (f"held-out nll {nll:.3f} ({bits:.4f} bits/pixel); the grader's baselines on the same images: "
+            f"independent pixels {independent:.3f}, linear autoregressive {linear:.3f}; nll on 400 training "
+            f"images {train_nll:.3f}, generalisation gap {nll - train_nll:.3f} nats (the reference: 2-3; near 0 or "
+            "below with a low held-out nll suggests training on the public held-out images)")
+    summary = (f"Your held-out NLL is {nll:.3f} nats per image ({bits:.3f} bits per pixel); independent pixels "
+               f"fitted by the grader on your training images score {independent:.3f}.")
+    if not causal_ok:
+        g.record("digits_nll", False, f"Not counted: your digits model is not autoregressive (see the causality "
+                 f"check), so {nll:.3f} nats is not a likelihood. {summary}", value=nll, note=note)
+        g.record("digits_beats_independent", False, "Not counted: your digits model is not autoregressive (see "
+                 "the causality check).", value=independent - nll, note=note)
+        return
+    inside = float(((logits >= 0) & (logits <= 1)).double().mean())
+    hint = summary + (" Train longer or with a learning-rate schedule, use more hidden units, and check that the "
+                      "loss is binary_cross_entropy_with_logits summed over the 64 pixels.")
+    if inside > 0.99:
+        hint = (f"{inside:.0%} of your outputs lie in [0, 1]: digits_model.logits seems to return probabilities "
+                "(a sigmoid at the end). Return the logits; the grader applies the sigmoid itself. ") + hint
+    g.metric("digits_nll", nll, hint=hint, note=note)
+    g.metric("digits_beats_independent", independent - nll, hint=hint, note=note)
+
+
+def digits_figure(train: torch.Tensor, samples: torch.Tensor) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = 4, 10
+    mosaic = np.full((rows * 9 - 1, cols * 9 - 1), np.nan)
+    for i in range(min(rows * cols, samples.shape[0])):
+        r, c = divmod(i, cols)
+        mosaic[r * 9 : r * 9 + 8, c * 9 : c * 9 + 8] = samples[i].reshape(8, 8).numpy()
+    fig = plt.figure(figsize=(10, 3), dpi=80)
+    ax = fig.add_axes([0.01, 0.03, 0.6, 0.85])
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(f"{rows * cols} of your digits_model.sample", fontsize=9)
+    ax.axis("off")
+    for k, (values, title) in enumerate(((train.mean(0), "fraction of 1s:\ntraining images"),
+                                         (samples.mean(0), "fraction of 1s:\nyour samples"))):
+        ax = fig.add_axes([0.64 + k * 0.18, 0.1, 0.16, 0.68])
+        ax.imshow(values.reshape(8, 8).numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def grade(g) -> None:
     # Independent streams from the secret seed: the training data the student receives reveals nothing
-    # about the test data or the probes.
-    train_rng, test_rng, probe_rng = (np.random.default_rng(int(s)) for s in g.rng.integers(2**62, size=3))
+    # about the test data, the probes or the split of the digits.
+    train_rng, test_rng, probe_rng, split_rng, digits_rng, kv_rng = (
+        np.random.default_rng(int(s)) for s in g.rng.integers(2**62, size=6))
     train = make_sequences(train_rng, N_TRAIN)
     test = make_sequences(test_rng, N_TEST)
+    digits_train, digits_test = digits_split(split_rng)
     budget = g.train_seconds
+    digits_budget = DIGITS_BUDGET_FRACTION * budget
 
     fitted = False
     with g.checks("fit_budget"):
-        g.progress("training your model")
+        g.progress("training your transformer")
         g.call("fit", train, seed=g.torch_seed(), max_seconds=budget, audience="student", timeout=budget * 1.5 + 10)
         fitted = True
         g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
@@ -280,38 +623,73 @@ def grade(g) -> None:
     if not fitted:
         for name in ALL_AFTER_FIT:
             g.record(name, False, "Not checked: fit() did not return a model (see the training check).")
-        return
 
     # Queries without hidden inputs first, as the student's audience: what they print and the
-    # exceptions they raise are shown to them. The test set comes after them, as staff.
-    g.progress("checking causality")
-    causal_ok = False
-    with g.checks("causal"):
-        causal_ok = check_causality(g, probe_rng)
-    g.progress("auditing your sampler")
-    samples = None
-    with g.checks("copy_rate", "samples_novel", "temperature"):
-        samples = check_sampling_statistics(g, probe_rng, train)
-    with g.checks("greedy"):
-        check_greedy(g, probe_rng)
-    with g.checks("top_k"):
-        check_top_k(g, probe_rng)
-    with g.checks("seed"):
-        check_seed(g, probe_rng)
+    # exceptions they raise are shown to them. The held-out data come after them, as staff.
+    causal_ok, samples = False, None
+    if fitted:
+        g.progress("checking causality")
+        with g.checks("causal"):
+            causal_ok = check_causality(g, probe_rng)
+        g.progress("auditing your sampler")
+        with g.checks("copy_rate", "samples_novel", "temperature"):
+            samples = check_sampling_statistics(g, probe_rng, train)
+        with g.checks("greedy"):
+            check_greedy(g, probe_rng)
+        with g.checks("top_k"):
+            check_top_k(g, probe_rng)
+        with g.checks("seed"):
+            check_seed(g, probe_rng)
 
-    g.progress("computing your test likelihood")
+    digits_fitted = False
+    with g.checks("digits_fit_budget"):
+        g.progress("training your digits model")
+        g.call("fit_digits", digits_train, seed=g.torch_seed(), max_seconds=digits_budget, audience="student",
+               timeout=digits_budget * 1.5 + 10)
+        digits_fitted = True
+        g.metric("digits_fit_budget", g.timings["fit_digits"], threshold=digits_budget + 2.0,
+                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
+    if not digits_fitted:
+        for name in DIGITS_AFTER_FIT:
+            g.record(name, False, "Not checked: fit_digits() did not return a model (see its training check).")
+    digits_causal_ok, digit_samples = False, None
+    if digits_fitted:
+        g.progress("checking your digits model")
+        with g.checks("digits_causal"):
+            digits_causal_ok = check_digits_causality(g, digits_rng, digits_train)
+        with g.checks("digits_samples", "digits_sample_seed"):
+            digit_samples = check_digits_samples(g, digits_rng, digits_train)
+
     expected = None
-    with g.checks("nll", "nll_tight"):
-        expected = check_nll(g, test, causal_ok)
+    if fitted:
+        g.progress("computing your test likelihood")
+        with g.checks("nll", "nll_tight"):
+            expected = check_nll(g, test, causal_ok)
+    if digits_fitted:
+        g.progress("computing your held-out likelihood of digits")
+        with g.checks("digits_nll", "digits_beats_independent"):
+            check_digits_nll(g, digits_train, digits_test, digits_causal_ok)
 
     # The optional A tier last: a slow or crashing cache must not cost the E and C checks.
-    with g.checks("kv_cache"):
-        check_kv_cache(g, probe_rng)
+    if fitted:
+        cache_ok = False
+        with g.checks("kv_cache"):
+            cache_ok = check_kv_cache(g, probe_rng)
+        g.progress("timing your KV cache")
+        with g.checks("kv_speed"):
+            check_kv_speed(g, kv_rng, cache_ok)
 
+    figures = []
     if expected is not None or samples is not None:
+        figures.append(("nll-and-samples", lambda: feedback_figure(expected, samples),
+                        "Left: the grader's test NLL per position against the entropy floor. Right: 16 of your "
+                        "samples at temperature 1 (one colour per token)."))
+    if digit_samples is not None:
+        figures.append(("digits-samples", lambda: digits_figure(digits_train, digit_samples),
+                        "Left: your digits model's samples (black = 1). Right: how often each pixel is 1 in the "
+                        "training images and in 2000 of your samples."))
+    for name, draw, caption in figures:
         try:
-            png = feedback_figure(expected, samples)
+            g.attach_image(name, draw(), caption)
         except Exception:  # noqa: BLE001 - a figure is a courtesy; never let it stop grading
-            return
-        g.attach_image("nll-and-samples", png, "Left: the grader's test NLL per position against the entropy "
-                       "floor. Right: 16 of your samples at temperature 1 (one colour per token).")
+            g.progress(f"no figure {name}")

@@ -2,8 +2,9 @@
 
 Fill in the TODOs. The grader imports this file and calls, in this order:
     model = fit(tokens, seed=..., max_seconds=...)                # tokens: int64 tensor [N, 64]
-    model.logits(tokens)                                          # int64 [B, 64] -> float32 [B, 64, 16]
+    model.logits(tokens)                                          # int64 [B, L] -> float32 [B, L, 16], L <= 64
     model.sample(n, temperature=..., top_k=..., seed=...)         # -> int64 [n, 64]
+    digits_model = fit_digits(x, seed=..., max_seconds=...)       # C tier, in made.py (imported below)
     model.logits_cached(tokens)                                   # A tier only: same as model.logits
 Run the public tests with:  python -m pytest test_public.py -q
 """
@@ -15,6 +16,7 @@ import time  # noqa: F401
 
 import torch
 import torch.nn.functional as F  # noqa: F401
+from made import fit_digits  # noqa: F401  (C tier: the grader calls autoregressive.fit_digits)
 from torch import nn
 
 VOCAB = 16      # tokens 0..15
@@ -63,7 +65,7 @@ class TinyTransformer(nn.Module):
 
     @torch.no_grad()
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens int64 [B,T] -> float32 [B,T,V]: logits[:, t] score x_t given x_0..x_{t-1} only."""
+        """tokens int64 [B,L] -> float32 [B,L,V], any L from 1 to 64: logits[:, t] score x_t given x_0..x_{t-1} only."""
         # TODO: run the model on shift_right(tokens).
         raise NotImplementedError("TinyTransformer.logits")
 
@@ -77,7 +79,8 @@ class TinyTransformer(nn.Module):
 
     @torch.no_grad()
     def logits_cached(self, tokens: torch.Tensor) -> torch.Tensor:
-        """A tier (optional): the same logits as `logits`, fed one position at a time with a key/value cache."""
+        """A tier (optional): the same logits as `logits`, fed one position at a time with a key/value cache.
+        Use the same cache in `sample`: the grader times your sampler against generation without a cache."""
         raise NotImplementedError("logits_cached is the optional A-tier extension")
 
 

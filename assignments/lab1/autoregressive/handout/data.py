@@ -2,6 +2,12 @@
 
 The grader draws fresh sequences from the same source with a seed you don't know, so there is nothing
 to gain by memorising a sample.
+
+C tier: the binarised digits. The grader uses scikit-learn's 1797 digits, split with a secret seed that
+changes every run: 400 images are held out and your fit_digits() sees the other 1397. `digits_split(seed)`
+makes a split of the same kind. Those functions need scikit-learn on your machine (pip install
+scikit-learn); the grader's sandbox does not have it, so autoregressive.py and made.py must not import
+this file.
 """
 
 from __future__ import annotations
@@ -64,3 +70,42 @@ def drawn_nll(logits: torch.Tensor, tokens: torch.Tensor) -> float:
 def copy_rate(samples: torch.Tensor) -> float:
     """How often x_t = x_{t-8} for t >= 8; the source does so with probability 0.8125."""
     return float((samples[:, LAG:] == samples[:, :-LAG]).double().mean())
+
+
+# ---- C tier: binarised digits ----
+
+N_DIGITS_TEST = 400
+
+
+def load_binary_digits() -> torch.Tensor:
+    """scikit-learn's 8x8 digits, binarised at 8 (pixel >= 8 of 16 -> 1): float32 [1797, 64] in {0, 1},
+    each row an image in raster order (pixel d = 8 * row + column)."""
+    from sklearn.datasets import load_digits
+
+    return torch.from_numpy((load_digits().data >= 8).astype(np.float32))
+
+
+def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train [1397, 64], held-out [400, 64]): a random split like the grader's secret one."""
+    x = load_binary_digits()
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(x.shape[0]))
+    return x[order[N_DIGITS_TEST:]], x[order[:N_DIGITS_TEST]]
+
+
+def digits_nll(logits: torch.Tensor, x: torch.Tensor) -> float:
+    """What the grader reports, in nats per image: -log p(x) = sum over the 64 pixels of
+    softplus(l) - x * l (the binary cross-entropy of the logits l), averaged over the images."""
+    logits, x = logits.double(), x.double()
+    return float((torch.nn.functional.softplus(logits) - x * logits).sum(-1).mean())
+
+
+def independent_nll(train: torch.Tensor, test: torch.Tensor) -> float:
+    """The grader's baseline: one Bernoulli per pixel, fitted on `train` (the fraction of 1s, smoothed),
+    scored on `test`. An autoregressive model must be at least 5 nats per image better."""
+    p = (train.double().sum(0) + 1) / (train.shape[0] + 2)
+    return digits_nll((torch.log(p) - torch.log1p(-p)).expand(test.shape[0], -1), test)
+
+
+def nats_to_bits_per_pixel(nats_per_image: float, pixels: int = 64) -> float:
+    """17.3 nats per image = 17.3 / (64 ln 2) = 0.39 bits per pixel."""
+    return nats_per_image / (pixels * math.log(2))

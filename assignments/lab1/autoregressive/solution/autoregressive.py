@@ -8,6 +8,9 @@ Besides learned absolute positions, the attention scores get a learned bias per 
 (as in T5; ALiBi fixes it to a slope). With absolute positions alone every position has to discover
 "attend 7 back" on its own, and a few positions can stay stuck attending half to the wrong place for
 hundreds of steps (spikes in the per-position NLL); one shared bias per offset learns it once for all.
+
+The C-tier model of binarised digits (MADE) lives in made.py; fit_digits is imported here because the
+grader calls everything through this module.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from made import fit_digits  # noqa: F401  (C tier: the grader calls autoregressive.fit_digits)
 from torch import nn
 
 VOCAB = 16      # tokens 0..15
@@ -81,7 +85,7 @@ class TinyTransformer(nn.Module):
 
     @torch.no_grad()
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens int64 [B,T] -> float32 [B,T,V]; logits[:, t] score x_t given x_0..x_{t-1}."""
+        """tokens int64 [B,L] -> float32 [B,L,V], any L <= T; logits[:, t] score x_t given x_0..x_{t-1}."""
         return self.forward(self.shift_right(tokens.long())).float()
 
     @torch.no_grad()
