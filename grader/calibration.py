@@ -4,6 +4,7 @@ the checks it names."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,15 @@ from grader.parts import PartSpec
 from grader.workspace import submission_workspace
 
 
+def calibration_label(part: PartSpec) -> str:
+    """The run label of this process's calibration containers: with the pid, so that a test can tell its
+    own containers from those of another calibration sharing the Docker engine."""
+    return f"calibrate-{part.slug}-{os.getpid()}"
+
+
 def grade_source(part: PartSpec, source: Path, *, backend: str, seed: int | None) -> GradeReport:
     with submission_workspace(source, part) as folder:
-        return grade(part, folder, backend_name=backend, seed=seed, label=f"calibrate-{part.slug}")
+        return grade(part, folder, backend_name=backend, seed=seed, label=calibration_label(part))
 
 
 def report_table(report: GradeReport) -> str:

@@ -1,9 +1,12 @@
 """Trusted checks for the normalising-flows part. Runs in the grader, never in the sandbox.
 
-Data: two moons, the recipe of scikit-learn's make_moons(noise=0.1) with the arc parameter drawn
+E data: two moons, the recipe of scikit-learn's make_moons(noise=0.1) with the arc parameter drawn
 uniformly (make_moons spaces it evenly), so training and test points are i.i.d. from one density:
     outer moon (cos t, sin t), inner moon (1 - cos t, 0.5 - sin t), t ~ U(0, pi), + N(0, 0.1^2 I).
-Everything is drawn from the secret run seed. The student's model returns z and log|det dz/dx|; every
+C data: two spirals (handout/data.py), arm a in {0, 1}, s ~ U(0, 1), radius 0.3 + 2.7 s, angle
+2 pi s + pi a, + N(0, 0.12^2 I); its exact log-density by quadrature in s, entropy about 2.295 nats.
+The C model comes from a second entry point, fit_c, stored as `model_c`.
+Everything is drawn from the secret run seed. The student's models return z and log|det dz/dx|; every
 number (NLL, grid mass, finite-difference Jacobians, energy distances) is computed here from those.
 """
 
@@ -34,6 +37,12 @@ N_FD_DATA, N_FD_BOX = 256, 44
 
 COPY_RATIO, COPY_FRACTION = 0.05, 0.10
 
+# The C data set: two spirals. Their points lie within radius R1 + 4 SIGMA = 3.5 of the origin.
+SPIRAL_ARMS, SPIRAL_TURNS, SPIRAL_R0, SPIRAL_R1, SPIRAL_SIGMA = 2, 1.0, 0.3, 3.0, 0.12
+C_GRID_BOX = (-4.5, 4.5, -4.5, 4.5)
+# The E thresholds of validity, applied to the C model too: a likelihood counts only for a valid flow.
+ROUND_TRIP_LIMIT, LOG_DET_LIMIT = 1e-4, 0.01
+
 
 # ---- data and reference quantities ----
 
@@ -63,6 +72,30 @@ def true_log_prob(x: torch.Tensor, k: int = 200) -> torch.Tensor:
     return torch.cat(out)
 
 
+def spiral_centres(s: np.ndarray, arm: np.ndarray) -> np.ndarray:
+    r = SPIRAL_R0 + (SPIRAL_R1 - SPIRAL_R0) * s
+    phi = 2 * math.pi * SPIRAL_TURNS * s + 2 * math.pi * arm / SPIRAL_ARMS
+    return np.stack([r * np.cos(phi), r * np.sin(phi)], axis=1)
+
+
+def make_spirals(rng: np.random.Generator, n: int) -> torch.Tensor:
+    centres = spiral_centres(rng.uniform(0.0, 1.0, n), rng.integers(0, SPIRAL_ARMS, n))
+    return torch.from_numpy(centres + SPIRAL_SIGMA * rng.normal(size=(n, 2)))
+
+
+def spirals_true_log_prob(x: torch.Tensor, k: int = 1000) -> torch.Tensor:
+    """log of the spirals' density: the arms' uniform measure in s blurred by N(0, 0.12^2 I), by the
+    midpoint rule in s (k points per arm, at most 0.02 apart along the arm: exact to many digits)."""
+    t = (np.arange(k) + 0.5) / k
+    centres = torch.from_numpy(np.concatenate([spiral_centres(t, np.full(k, a)) for a in range(SPIRAL_ARMS)]))
+    out = []
+    for rows in x.split(4000):
+        d2 = torch.cdist(rows, centres) ** 2
+        log_n = -d2 / (2 * SPIRAL_SIGMA**2) - math.log(2 * math.pi * SPIRAL_SIGMA**2)
+        out.append(torch.logsumexp(log_n, dim=1) - math.log(SPIRAL_ARMS * k))
+    return torch.cat(out)
+
+
 def nll_from_flow(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
     """-log p(x) = -log N(z; 0, I) - log|det dz/dx|, per row, with the grader's own base density."""
     return 0.5 * (z**2).sum(-1) + math.log(2 * math.pi) - log_det
@@ -76,8 +109,8 @@ def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(2 * torch.cdist(a, b).mean() - within(a) - within(b))
 
 
-def grid_points() -> torch.Tensor:
-    x0, x1, y0, y1 = GRID_BOX
+def grid_points(box: tuple[float, float, float, float] = GRID_BOX) -> tuple[torch.Tensor, tuple[int, int]]:
+    x0, x1, y0, y1 = box
     xs = x0 + (torch.arange(round((x1 - x0) / GRID_STEP), dtype=torch.float64) + 0.5) * GRID_STEP
     ys = y0 + (torch.arange(round((y1 - y0) / GRID_STEP), dtype=torch.float64) + 0.5) * GRID_STEP
     gx, gy = torch.meshgrid(xs, ys, indexing="xy")  # [len(ys), len(xs)]
@@ -91,16 +124,16 @@ def as_float32(x: torch.Tensor) -> torch.Tensor:
 
 # ---- talking to the model ----
 
-def forward(g, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def forward(g, x: torch.Tensor, model: str = "model") -> tuple[torch.Tensor, torch.Tensor]:
     zs, lds = [], []
     for rows in x.split(CHUNK):
-        out = g.call("model.forward", rows)
+        out = g.call(f"{model}.forward", rows)
         zs.append(out["z"])
         lds.append(out["log_det"])
     return torch.cat(zs), torch.cat(lds)
 
 
-def finite_difference_log_det(g, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def finite_difference_log_det(g, points: torch.Tensor, model: str = "model") -> tuple[torch.Tensor, torch.Tensor]:
     """(the model's log_det, log|det J| from central differences), both at `points` (float32 values).
 
     One forward call on the points and their 4 neighbours x +- h e_j. The neighbours are rounded to
@@ -112,7 +145,7 @@ def finite_difference_log_det(g, points: torch.Tensor) -> tuple[torch.Tensor, to
         e[j] = FD_STEP
         plus.append(as_float32(points + e))
         minus.append(as_float32(points - e))
-    z, log_det = forward(g, torch.cat([points, *plus, *minus]))
+    z, log_det = forward(g, torch.cat([points, *plus, *minus]), model)
     z_plus = z[p : 3 * p].view(2, p, 2)
     z_minus = z[3 * p :].view(2, p, 2)
     steps = torch.stack([plus[j][:, j] - minus[j][:, j] for j in range(2)])  # [2, P]
@@ -123,14 +156,16 @@ def finite_difference_log_det(g, points: torch.Tensor) -> tuple[torch.Tensor, to
 
 # ---- the figure ----
 
-def samples_figure(train: torch.Tensor, density: torch.Tensor | None, shape, samples: torch.Tensor | None) -> bytes:
+def samples_figure(train: torch.Tensor, density: torch.Tensor | None, shape, samples: torch.Tensor | None,
+                   box: tuple[float, float, float, float] = GRID_BOX) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    x0, x1, y0, y1 = GRID_BOX
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.3), dpi=80, sharex=True, sharey=True)
+    x0, x1, y0, y1 = box
+    height = 3.3 * (y1 - y0) / (x1 - x0) + 0.5
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, height), dpi=80, sharex=True, sharey=True)
     shown = train[:2000].numpy()
     axes[0].scatter(shown[:, 0], shown[:, 1], s=2, c="tab:blue", alpha=0.5)
     axes[0].set_title("training data (2000 of them)")
@@ -157,6 +192,12 @@ def samples_figure(train: torch.Tensor, density: torch.Tensor | None, shape, sam
 
 # ---- the checks ----
 
+E_MODEL_CHECKS = ("fit_budget", "nll", "grid_mass", "log_det", "round_trip", "samples", "sample_seed")
+C_MODEL_CHECKS = ("c_fit_budget", "c_flow", "c_nll", "c_grid_mass", "c_samples")
+BUDGET_HINT = ("Stop training when max_seconds is used up (check time.monotonic() in your loop); a model this "
+               "small also trains faster with torch.set_num_threads(1).")
+
+
 def grade(g) -> None:
     train = make_moons(g.rng, N_TRAIN)
     test = make_moons(g.rng, N_TEST)
@@ -164,19 +205,38 @@ def grade(g) -> None:
                                                 [GRID_BOX[1] - 0.5, GRID_BOX[3] - 0.5], size=(500, 2)))
     latents = torch.from_numpy(g.rng.normal(size=(1000, 2)))
     sample_seeds = [int(s) for s in g.rng.integers(0, 2**31 - 1, size=2)]
+    c_train = make_spirals(g.rng, N_TRAIN)
+    c_test = make_spirals(g.rng, N_TEST)
+    c_latents = torch.from_numpy(g.rng.normal(size=(1000, 2)))
+    c_sample_seed = int(g.rng.integers(0, 2**31 - 1))
     budget = g.train_seconds
+
+    # Both trainings come first: what they print is the student's to see, since nothing hidden has been
+    # sent yet. The C tier is optional, so a missing fit_c fails only the C checks.
+    trained = c_trained = False
+    with g.checks(*E_MODEL_CHECKS):
+        g.progress("training your model on the two moons")
+        g.call("fit", train, seed=g.torch_seed(), max_seconds=budget, audience="student", timeout=budget * 1.5 + 10)
+        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0, hint=BUDGET_HINT)
+        trained = True
+    with g.checks(*C_MODEL_CHECKS):
+        g.progress("training your C model on the two spirals")
+        g.call("fit_c", c_train, seed=g.torch_seed(), max_seconds=budget, audience="student",
+               timeout=budget * 1.5 + 10)
+        g.metric("c_fit_budget", g.timings["fit_c"], threshold=budget + 2.0, hint=BUDGET_HINT)
+        c_trained = True
+
+    if trained:
+        check_moons(g, train, test, box_points, latents, sample_seeds)
+    if c_trained:
+        with g.checks(*C_MODEL_CHECKS):
+            check_spirals(g, c_train, c_test, c_latents, c_sample_seed)
+
+
+def check_moons(g, train, test, box_points, latents, sample_seeds) -> None:
     density = samples = None
     grid, grid_shape = grid_points()
-
-    with g.checks("fit_budget", "nll", "nll_c", "grid_mass", "log_det", "round_trip"):
-        g.progress("training your model")
-        # Training output is the student's to see: nothing hidden has been sent yet.
-        g.call("fit", train, seed=g.torch_seed(), max_seconds=budget, audience="student",
-               timeout=budget * 1.5 + 10)
-        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
-                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop); "
-                      "a model this small also trains faster with torch.set_num_threads(1).")
-
+    with g.checks("nll", "grid_mass", "log_det", "round_trip"):
         g.progress("checking your model")
         z, log_det = forward(g, test)
         nll = float(nll_from_flow(z, log_det).mean())
@@ -185,20 +245,11 @@ def grade(g) -> None:
         hint = ("Train longer or with more coupling layers, anneal the learning rate, and check that "
                 "log_det is log|det dz/dx| (data to latent) summed over every layer." + context)
         g.metric("nll", nll, hint=hint, note=f"true density {optimum:.4f}")
-        g.metric("nll_c", nll, hint=hint, note=f"true density {optimum:.4f}")
 
         z_grid, ld_grid = forward(g, grid)
         log_p = -nll_from_flow(z_grid, ld_grid)
-        mass = float(log_p.exp().sum()) * GRID_STEP**2
         density = log_p.exp()
-        ok = MASS_LOW <= mass <= MASS_HIGH
-        g.record("grid_mass", ok,
-                 f"exp(log p) integrates to {mass:.4f} over the box; it needs to lie in [{MASS_LOW}, {MASS_HIGH}]."
-                 + ("" if ok else " The grader uses log p = log N(z; 0, I) + log_det from your forward: a wrong "
-                                  "sign of log_det, a missing term (a layer, or the log-det of a fixed "
-                                  "standardisation, -sum log std) or a forward that is not invertible all show "
-                                  "up here."),
-                 value=mass if math.isfinite(mass) else None)
+        record_mass(g, "grid_mass", float(density.sum()) * GRID_STEP**2)
 
         points = as_float32(torch.cat([test[:N_FD_DATA], box_points[:N_FD_BOX]]))
         theirs, ours = finite_difference_log_det(g, points)
@@ -210,12 +261,7 @@ def grade(g) -> None:
                       "Compare with torch.autograd.functional.jacobian on a few points, as test_public.py does.",
                  note=f"90th percentile {float(gap.quantile(0.9)):.3e}, max {float(gap.max()):.3e}")
 
-        round_x = torch.cat([test[:2000], box_points])
-        x_back = g.call("model.inverse", forward(g, round_x)[0])
-        err_x = float(((x_back - as_float32(round_x)).abs() / (1 + round_x.abs())).max())
-        x_of_latents = g.call("model.inverse", latents)
-        z_back = forward(g, x_of_latents)[0]
-        err_z = float(((z_back - as_float32(latents)).abs() / (1 + latents.abs())).max())
+        err_x, err_z = round_trip_errors(g, torch.cat([test[:2000], box_points]), latents)
         g.metric("round_trip", max(err_x, err_z),
                  hint=f"inverse(forward(x)) is off by {err_x:.2e} and forward(inverse(z)) by {err_z:.2e}. "
                       "The inverse must undo the layers in reverse order, and each coupling must compute its "
@@ -230,13 +276,7 @@ def grade(g) -> None:
             g.record("sample_seed", False, "Not checked: sample returned the wrong number of points.")
         else:
             samples = first
-            distance = energy_distance(first, test[:N_SAMPLES])
-            floor = energy_distance(test[N_SAMPLES : 2 * N_SAMPLES], test[2 * N_SAMPLES : 3 * N_SAMPLES])
-            g.metric("samples", distance,
-                          hint="Sample z ~ N(0, I) and push it through inverse (not forward). The figure shows "
-                               "your samples next to the data.",
-                          note=f"real vs real {floor:.2e}")
-            g.outcomes["samples"].feedback += f" Two independent real samples of this size: {floor:.4f}."
+            metric_samples(g, "samples", first, test)
 
             again = g.call("model.sample", N_SAMPLES, seed=sample_seeds[0])
             other = g.call("model.sample", N_SAMPLES, seed=sample_seeds[1])
@@ -258,9 +298,104 @@ def grade(g) -> None:
                      if not problems else "Problems: " + "; ".join(problems) + ".",
                      note=f"copied fraction {copied:.3f}")
 
+    attach_figure(g, "samples", train, density, grid_shape, samples, GRID_BOX,
+                  "Two moons: training data, the density your flow assigns (on the grader's grid) and 2000 of "
+                  "your samples, on the same axes.")
+
+
+def check_spirals(g, train, test, latents, sample_seed) -> None:
+    """The C tier: the same kinds of checks for model_c, the flow fit_c trained on the two spirals."""
+    density = samples = None
+    grid, grid_shape = grid_points(C_GRID_BOX)
     try:
-        png = samples_figure(train, density, grid_shape, samples)
-        g.attach_image("samples", png, "Training data, the density your flow assigns (on the grader's grid) "
-                                       "and 2000 of your samples, on the same axes.")
+        g.progress("checking your C model")
+        # Validity first: the likelihood of a map that is not an invertible flow with the right log_det
+        # means nothing (z = 0 with log_det = the true log-density would score perfectly otherwise). Where
+        # the data and the samples live: far outside the spirals a deep flow is so badly conditioned that
+        # float32 cannot undo it, and now and then a latent from the far tail lands there, hence the
+        # 99th percentile of the round-trip error instead of the E check's maximum.
+        points = as_float32(test[:N_FD_DATA + N_FD_BOX])
+        theirs, ours = finite_difference_log_det(g, points, "model_c")
+        ld_gap = float((theirs - ours).abs().median())
+        x = test[:2000]
+        x_back = g.call("model_c.inverse", forward(g, x, "model_c")[0])
+        z_back = forward(g, g.call("model_c.inverse", latents), "model_c")[0]
+        errors = torch.cat([((x_back - as_float32(x)).abs() / (1 + x.abs())).amax(1),
+                            ((z_back - as_float32(latents)).abs() / (1 + latents.abs())).amax(1)])
+        rt = float(errors.quantile(0.99))
+        valid = ld_gap <= LOG_DET_LIMIT and rt <= ROUND_TRIP_LIMIT
+        numbers = (f"median |log_det - log|det J|| over 300 test points {ld_gap:.2e} nats (at most {LOG_DET_LIMIT}); "
+                   f"round trip, 99th percentile over 2000 test points and 1000 N(0, I) latents, {rt:.2e} (at most "
+                   f"{ROUND_TRIP_LIMIT:.0e})")
+        g.record("c_flow", valid, f"model_c: {numbers}."
+                 + ("" if valid else " The two-spirals model must be an invertible flow whose log_det is "
+                                     "log|det dz/dx| of its forward, like the moons model: see the E checks "
+                                     "log_det and round_trip for how to investigate."),
+                 note=f"{numbers}; largest round-trip error {float(errors.max()):.2e}")
+
+        z, log_det = forward(g, test, "model_c")
+        nll = float(nll_from_flow(z, log_det).mean())
+        optimum = float(-spirals_true_log_prob(as_float32(test)).mean())
+        g.metric("c_nll", nll - optimum,
+                 hint=f"Your test NLL is {nll:.3f} nats per point and the true density scores {optimum:.3f} on "
+                      "the same points. Winding a Gaussian into two interleaved spirals takes many alternating "
+                      "couplings: try 12-16, train for more steps (the whole budget), with a smaller learning "
+                      "rate and gradient clipping if the loss jumps. The figure shows where your density "
+                      "differs from the data.",
+                 note=f"NLL {nll:.4f}, true density {optimum:.4f}")
+
+        z_grid, ld_grid = forward(g, grid, "model_c")
+        density = (-nll_from_flow(z_grid, ld_grid)).exp()
+        record_mass(g, "c_grid_mass", float(density.sum()) * GRID_STEP**2, C_GRID_BOX)
+
+        g.progress("sampling from your C model")
+        first = g.call("model_c.sample", N_SAMPLES, seed=sample_seed)
+        if first.shape[0] != N_SAMPLES:
+            g.record("c_samples", False, f"sample({N_SAMPLES}, seed=...) returned {first.shape[0]} points.")
+        else:
+            samples = first
+            metric_samples(g, "c_samples", first, test)
+    finally:
+        attach_figure(g, "spirals", train, density, grid_shape, samples, C_GRID_BOX,
+                      "C, two spirals: training data, the density of your fit_c flow (on the grader's grid) "
+                      "and 2000 of its samples, on the same axes.")
+
+
+# ---- shared pieces of the checks ----
+
+def record_mass(g, name: str, mass: float, box: tuple[float, float, float, float] = GRID_BOX) -> None:
+    ok = MASS_LOW <= mass <= MASS_HIGH
+    where = f"[{box[0]}, {box[1]}] x [{box[2]}, {box[3]}]"
+    g.record(name, ok,
+             f"exp(log p) integrates to {mass:.4f} over the box {where}; it needs to lie in [{MASS_LOW}, {MASS_HIGH}]."
+             + ("" if ok else " The grader uses log p = log N(z; 0, I) + log_det from your forward: a wrong "
+                              "sign of log_det, a missing term (a layer, or the log-det of a fixed "
+                              "standardisation, -sum log std) or a forward that is not invertible all show "
+                              "up here."),
+             value=mass if math.isfinite(mass) else None)
+
+
+def round_trip_errors(g, x: torch.Tensor, latents: torch.Tensor) -> tuple[float, float]:
+    """max |inverse(forward(x)) - x| / (1 + |x|) and the same for forward(inverse(z)) - z."""
+    x_back = g.call("model.inverse", forward(g, x)[0])
+    err_x = float(((x_back - as_float32(x)).abs() / (1 + x.abs())).max())
+    z_back = forward(g, g.call("model.inverse", latents))[0]
+    err_z = float(((z_back - as_float32(latents)).abs() / (1 + latents.abs())).max())
+    return err_x, err_z
+
+
+def metric_samples(g, name: str, samples: torch.Tensor, test: torch.Tensor) -> None:
+    distance = energy_distance(samples, test[:N_SAMPLES])
+    floor = energy_distance(test[N_SAMPLES : 2 * N_SAMPLES], test[2 * N_SAMPLES : 3 * N_SAMPLES])
+    g.metric(name, distance,
+             hint="Sample z ~ N(0, I) and push it through inverse (not forward). The figure shows your samples "
+                  "next to the data.",
+             note=f"real vs real {floor:.2e}")
+    g.outcomes[name].feedback += f" Two independent real samples of this size: {floor:.4f}."
+
+
+def attach_figure(g, name: str, train, density, shape, samples, box, caption: str) -> None:
+    try:
+        g.attach_image(name, samples_figure(train, density, shape, samples, box), caption)
     except Exception as exc:  # noqa: BLE001 - a figure must never break grading
         g.progress(f"no figure: {type(exc).__name__}")

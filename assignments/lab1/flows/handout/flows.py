@@ -1,10 +1,12 @@
 """LAB1 part 3: a normalising flow (RealNVP-style affine couplings) for 2-D data.
 
 Fill in the TODOs. The grader imports this file and calls, in this order:
-    model = fit(x, seed=..., max_seconds=...)     # x: float32 tensor [N, 2]
+    model = fit(x, seed=..., max_seconds=...)     # E, two moons. x: float32 tensor [N, 2]
+    model_c = fit_c(x, seed=..., max_seconds=...) # C, two spirals (optional): the same kind of object
     z, log_det = model.forward(x)                 # [B, 2] and [B]: data -> latent, log|det dz/dx|
     x = model.inverse(z)                          # [B, 2]: latent -> data
     x = model.sample(n, seed=...)                 # [n, 2]: the same n points for the same seed
+and forward, inverse and sample of model_c the same way.
 Run the public tests with:  python -m pytest test_public.py -q
 """
 
@@ -27,7 +29,8 @@ class AffineCoupling(nn.Module):
         self.d, self.c = d, 1 - d
         # TODO: a small MLP from the 1 conditioning coordinate to 2 outputs (s and t).
         # Smooth activations (SiLU, tanh) make training and the grader's Jacobian check behave best.
-        # Tip: zero-initialise its last layer so the coupling starts as the identity map.
+        # Tip: zero-initialise its last layer so the coupling starts as the identity map, and bound the
+        # log-scale softly, s = tanh(raw), so that exp(s) cannot overflow.
         raise NotImplementedError("AffineCoupling.__init__")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,3 +83,14 @@ def fit(x: torch.Tensor, *, seed: int, max_seconds: float) -> Flow:
     # TODO: create the flow and an optimiser, loop over mini-batches minimising the mean NLL,
     #       and respect the time budget.
     raise NotImplementedError("fit")
+
+
+def fit_c(x: torch.Tensor, *, seed: int, max_seconds: float) -> Flow:
+    """C tier: the same for the two spirals (data.make_spirals), x [N,2]; return the model in eval mode.
+
+    Leave it raising NotImplementedError if you do not attempt the C tier: only the C checks fail.
+    """
+    # TODO: start with your moons recipe (put the training loop in a function that both fits call),
+    #       measure how far it is from the truth with data.spirals_log_prob, then improve the flow:
+    #       the README's C section says what makes the spirals harder.
+    raise NotImplementedError("fit_c")
