@@ -52,16 +52,15 @@ hence the threshold 6: about 2x from both sides.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.functional import logsigmoid, softplus
+from torch.nn.functional import logsigmoid
 
 from grader.checking import ResultInvalid
+from grader.digits import bernoulli_nll, secret_split
 
 V, T, LAG, P_COPY = 16, 64, 8, 0.8
 Q_OTHER = (1 - P_COPY) / V                     # 0.0125
@@ -148,16 +147,25 @@ def allowed(p: int) -> str:
     return "BOS alone (no token)" if p == 0 else "token 0 only" if p == 1 else f"tokens 0..{p - 1} only"
 
 
-def check_causality(g, rng: np.random.Generator) -> bool:
-    bases = make_sequences(rng, 4)
-    rows, meta = causality_probe(rng, bases)
-    lp = log_probs(g.call("model.logits", rows, audience="student"))
+def find_leaks(lp: torch.Tensor, meta: list[tuple[int, int, str]], n_bases: int
+               ) -> tuple[float, list[tuple[int, int, int, str, float]]]:
+    """Compare each perturbed row of lp [R, L, V] (log-probabilities; rows n_bases.. follow `meta`) with its
+    base row: a perturbation at position j may change nothing at positions 0..j. Returns the largest change
+    seen there and every leak as (j - p, p, j, what changed, size), so that max() finds the farthest look ahead."""
     worst, leaks = 0.0, []
-    for r, (b, j, what) in enumerate(meta, start=bases.shape[0]):
+    for r, (b, j, what) in enumerate(meta, start=n_bases):
         change = (lp[r, : j + 1] - lp[b, : j + 1]).abs().amax(dim=-1)      # [j+1]: positions 0..j
         worst = max(worst, float(change.max()))
         for p in torch.nonzero(change > TOL).flatten().tolist():
             leaks.append((j - p, p, j, what, float(change[p])))
+    return worst, leaks
+
+
+def check_causality(g, rng: np.random.Generator) -> bool:
+    bases = make_sequences(rng, 4)
+    rows, meta = causality_probe(rng, bases)
+    lp = log_probs(g.call("model.logits", rows, audience="student"))
+    worst, leaks = find_leaks(lp, meta, bases.shape[0])
     if not leaks:
         return g.metric("causal", worst)
     future = [leak for leak in leaks if leak[0] > 0]
@@ -390,32 +398,9 @@ def feedback_figure(expected: torch.Tensor | None, samples: torch.Tensor | None)
 
 # ---- C tier: binarised digits ----
 
-def load_binary_digits() -> torch.Tensor:
-    """The 1797 digits as float64 [1797, 64] in {0, 1} (pixel values 0..16, 1 where >= 8).
-
-    Read straight from scikit-learn's bundled file: importing sklearn itself costs seconds per run."""
-    spec = importlib.util.find_spec("sklearn")
-    bundled = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
-    if bundled is not None and bundled.exists():
-        pixels = np.loadtxt(bundled, delimiter=",")[:, :PIXELS]
-    else:  # pragma: no cover - a differently packaged scikit-learn
-        from sklearn.datasets import load_digits
-
-        pixels = load_digits().data
-    assert pixels.shape == (1797, PIXELS), pixels.shape
-    return torch.from_numpy((pixels >= 8).astype(np.float64))
-
-
 def digits_split(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(train [1397, 64], held-out [400, 64]), split by the secret seed."""
-    x = load_binary_digits()
-    order = torch.from_numpy(rng.permutation(x.shape[0]))
-    return x[order[N_DIGITS_TEST:]], x[order[:N_DIGITS_TEST]]
-
-
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x) per image in nats: sum over pixels of softplus(l) - x * l (stable for any logit)."""
-    return (softplus(logits) - x * logits).sum(-1)
+    return secret_split(rng, N_DIGITS_TEST)
 
 
 def independent_nll(train: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
@@ -469,12 +454,7 @@ def check_digits_causality(g, rng: np.random.Generator, train: torch.Tensor) -> 
             meta += [(b, d, pixel_name(d)), (b, d, f"every pixel from {d} on")]
     logits = g.call("digits_model.logits", torch.cat(rows), audience="student")
     lp = torch.stack([logsigmoid(logits), logsigmoid(-logits)], dim=-1)     # [R, 64, 2]: log p(1), log p(0)
-    worst, leaks = 0.0, []
-    for r, (b, d, what) in enumerate(meta, start=bases.shape[0]):
-        change = (lp[r, : d + 1] - lp[b, : d + 1]).abs().amax(dim=-1)        # [d+1]: pixels 0..d
-        worst = max(worst, float(change.max()))
-        for p in torch.nonzero(change > TOL).flatten().tolist():
-            leaks.append((d - p, p, d, what, float(change[p])))
+    worst, leaks = find_leaks(lp, meta, bases.shape[0])
     if not leaks:
         return g.metric("digits_causal", worst)
     future = [leak for leak in leaks if leak[0] > 0]

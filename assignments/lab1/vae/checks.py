@@ -20,16 +20,14 @@ bernoulli_nll are checked on their own against analytic values and torch.distrib
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.functional import softplus
 
 from grader.checking import ResultInvalid, format_number
+from grader.digits import bernoulli_nll, secret_split
 
 PIXELS = 64
 N_TEST = 400
@@ -47,28 +45,6 @@ BOUND_CHECKS = ("elbo", "elbo_c", "iwae_c", "iwae_a")
 
 # ---- data ----
 
-def load_binary_digits() -> np.ndarray:
-    """The 1797 digits as float64 [1797, 64] in {0, 1} (pixel values 0..16, threshold at 8).
-
-    Read straight from scikit-learn's bundled file: importing sklearn itself costs seconds per run."""
-    spec = importlib.util.find_spec("sklearn")
-    bundled = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
-    if bundled is not None and bundled.exists():
-        pixels = np.loadtxt(bundled, delimiter=",")[:, :PIXELS]
-    else:  # pragma: no cover - a differently packaged scikit-learn
-        from sklearn.datasets import load_digits
-
-        pixels = load_digits().data
-    assert pixels.shape == (1797, PIXELS), pixels.shape
-    return (pixels >= 8).astype(np.float64)
-
-
-def secret_split(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    x = load_binary_digits()
-    order = rng.permutation(x.shape[0])
-    return torch.from_numpy(x[order[N_TEST:]]), torch.from_numpy(x[order[:N_TEST]])
-
-
 # ---- the grader's own formulas (float64) ----
 
 def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -76,11 +52,6 @@ def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     q = torch.distributions.Normal(mu, (0.5 * log_var).exp())
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
     return torch.distributions.kl_divergence(q, p).sum(-1)
-
-
-def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log p(x | logits) summed over pixels: x log sigmoid(l) + (1 - x) log sigmoid(-l), stably."""
-    return -(x * softplus(-logits) + (1 - x) * softplus(logits)).sum(-1)
 
 
 def f32(t: torch.Tensor) -> torch.Tensor:
@@ -118,7 +89,7 @@ def log_weights(g, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, k: 
     for start in range(0, k * b, CHUNK):
         rows = flat[start : start + CHUNK]
         logits = g.call("model.decode", rows)
-        log_px[start : start + rows.shape[0]] = bernoulli_log_prob(logits, x[torch.arange(start, start + rows.shape[0]) % b])
+        log_px[start : start + rows.shape[0]] = -bernoulli_nll(logits, x[torch.arange(start, start + rows.shape[0]) % b])
     log_px = log_px.reshape(k, b)
     log_pz = (-0.5 * z**2 - 0.5 * LOG_2PI).sum(-1)
     eps_seen = (z - mu) / std
@@ -203,7 +174,7 @@ def check_bernoulli_nll(g, rng: np.random.Generator) -> None:
     logits[32:64] = torch.from_numpy(rng.choice([-30.0, -20.0, 20.0, 30.0], size=(32, PIXELS)))
     logits = f32(logits)
     theirs = g.call("bernoulli_nll", logits, x, audience="student")
-    ours = -bernoulli_log_prob(logits, x)
+    ours = bernoulli_nll(logits, x)
     gap = relative_gap(theirs, ours)
     hint = ""
     if float(gap.max()) > 1e-4:
@@ -411,7 +382,7 @@ def feedback_figure(images: dict, bounds: dict | None, limits: dict[str, float] 
 def grade(g) -> None:
     # Independent streams from the secret seed: the split, the probes of the functions, and the draws of z.
     split_rng, probe_rng, model_rng, mc_rng = (np.random.default_rng(int(s)) for s in g.rng.integers(2**62, size=4))
-    train, test = secret_split(split_rng)
+    train, test = secret_split(split_rng, N_TEST)
     budget = g.train_seconds
 
     # The pure functions first, as the student's audience: nothing hidden is involved.
