@@ -77,6 +77,9 @@ def format_number(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+TRAINING_HINT = "Stop training when max_seconds is used up (check time.monotonic() in your loop)."
+
+
 class Grading:
     """Handed to `grade(g)` in a part's checks.py."""
 
@@ -116,6 +119,19 @@ class Grading:
             return None
         bound = _bind_args(spec, args)
         return _validate_result(spec, result, bound)
+
+    def train(self, entry: str, *data: Any, check: str, budget: float | None = None, audience: str = "student",
+              hint: str = TRAINING_HINT) -> None:
+        """Call a training entry point (`fit`-like: data, then seed= and max_seconds=) with a fresh seed
+        drawn from the secret one, and score the time it took in `check` against the budget plus 2 s of
+        grace for moving the data. The call itself may run to 1.5 x the budget + 10 s before it is
+        stopped, so that an overrun is reported as a slow fit rather than a timeout. A failing call raises
+        SandboxError into the enclosing `checks` section, like any call."""
+        budget = self.train_seconds if budget is None else float(budget)
+        before = self.timings.get(entry, 0.0)
+        self.call(entry, *data, seed=self.torch_seed(), max_seconds=budget, audience=audience,
+                  timeout=budget * 1.5 + 10)
+        self.metric(check, self.timings[entry] - before, threshold=budget + 2.0, hint=hint)
 
     def attach_image(self, name: str, png: bytes, caption: str = "", *, audience: str = "student") -> None:
         """Show a PNG (made by trusted code, e.g. with matplotlib) with the results. Never pass

@@ -596,10 +596,8 @@ def grade(g) -> None:
     fitted = False
     with g.checks("fit_budget"):
         g.progress("training your transformer")
-        g.call("fit", train, seed=g.torch_seed(), max_seconds=budget, audience="student", timeout=budget * 1.5 + 10)
+        g.train("fit", train, check="fit_budget", budget=budget)
         fitted = True
-        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
-                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
     if not fitted:
         for name in ALL_AFTER_FIT:
             g.record(name, False, "Not checked: fit() did not return a model (see the training check).")
@@ -624,11 +622,8 @@ def grade(g) -> None:
     digits_fitted = False
     with g.checks("digits_fit_budget"):
         g.progress("training your digits model")
-        g.call("fit_digits", digits_train, seed=g.torch_seed(), max_seconds=digits_budget, audience="student",
-               timeout=digits_budget * 1.5 + 10)
+        g.train("fit_digits", digits_train, check="digits_fit_budget", budget=digits_budget)
         digits_fitted = True
-        g.metric("digits_fit_budget", g.timings["fit_digits"], threshold=digits_budget + 2.0,
-                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
     if not digits_fitted:
         for name in DIGITS_AFTER_FIT:
             g.record(name, False, "Not checked: fit_digits() did not return a model (see its training check).")

@@ -216,14 +216,11 @@ def grade(g) -> None:
     trained = c_trained = False
     with g.checks(*E_MODEL_CHECKS):
         g.progress("training your model on the two moons")
-        g.call("fit", train, seed=g.torch_seed(), max_seconds=budget, audience="student", timeout=budget * 1.5 + 10)
-        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0, hint=BUDGET_HINT)
+        g.train("fit", train, check="fit_budget", budget=budget, hint=BUDGET_HINT)
         trained = True
     with g.checks(*C_MODEL_CHECKS):
         g.progress("training your C model on the two spirals")
-        g.call("fit_c", c_train, seed=g.torch_seed(), max_seconds=budget, audience="student",
-               timeout=budget * 1.5 + 10)
-        g.metric("c_fit_budget", g.timings["fit_c"], threshold=budget + 2.0, hint=BUDGET_HINT)
+        g.train("fit_c", c_train, check="c_fit_budget", budget=budget, hint=BUDGET_HINT)
         c_trained = True
 
     if trained:

@@ -295,17 +295,11 @@ def grade(g) -> None:
     trained = arm_trained = False
     with g.checks(*MODEL_CHECKS):
         g.progress("training your model")
-        g.call("fit", x_train, y_train, seed=g.torch_seed(), max_seconds=budget,
-               audience="student", timeout=budget * 1.5 + 10)
-        g.metric("fit_budget", g.timings["fit"], threshold=budget + 2.0,
-                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
+        g.train("fit", x_train, y_train, check="fit_budget", budget=budget)
         trained = True
     with g.checks(*ARM_CHECKS):
         g.progress("training your arm model (A tier)")
-        g.call("fit_arm", *arm_train, seed=g.torch_seed(), max_seconds=budget,
-               audience="student", timeout=budget * 1.5 + 10)
-        g.metric("arm_fit_budget", g.timings["fit_arm"], threshold=budget + 2.0,
-                 hint="Stop training when max_seconds is used up (check time.monotonic() in your loop).")
+        g.train("fit_arm", *arm_train, check="arm_fit_budget", budget=budget)
         arm_trained = True
 
     if trained:
