@@ -163,13 +163,12 @@ def grade(g) -> None:
     theta = float(g.rng.uniform(0, 2 * math.pi))
     c = centres(theta)
     x_train = make_data(g.rng, N_TRAIN, theta).float().double()
-    budget = g.train_seconds
     fitted = False
 
     with g.checks("fit_budget", *MODEL_CHECKS):
         g.progress("training your model")
         # Training output is the student's to see: nothing hidden has been sent yet.
-        g.train("fit", x_train, check="fit_budget", budget=budget)
+        g.train("fit", x_train, check="fit_budget")
         fitted = True
 
     panels: list[tuple[str, torch.Tensor]] = []

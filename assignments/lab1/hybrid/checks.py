@@ -168,14 +168,13 @@ def grade(g) -> None:
     eval_idx = g.rng.choice(data.held_idx, N_EVAL, replace=False)
     x_eval, y_eval = data.x[eval_idx], data.y[eval_idx]
     x_held = data.x[data.held_idx]
-    budget = g.train_seconds
     with torch.no_grad():
         feat_real = staff_features(torch.from_numpy(x_eval), staff).double().numpy()
 
     with g.checks("fit_budget", "accuracy", "seed_changes", "not_copies", "tradeoff_accuracy",
                   "tradeoff_recall", "guidance_effect", "recall_c"):
         g.progress("training your model")
-        g.train("fit", x_train, y_train, check="fit_budget", budget=budget)
+        g.train("fit", x_train, y_train, check="fit_budget")
 
         g.progress("sampling from your model")
         seed = g.torch_seed()
@@ -272,7 +271,7 @@ def grade(g) -> None:
     with g.checks("latent_budget", "latent_dim", "latent_recon", "latent_samples_decoded", "latent_accuracy",
                   "latent_recall"):
         g.progress("A: training your latent hybrid")
-        budget_a = 0.75 * budget
+        budget_a = 0.75 * g.train_seconds
         g.train("fit_latent", x_train, y_train, check="latent_budget", budget=budget_a, audience="staff")
         z = g.call("latent.encode", x_eval)
         g.metric("latent_dim", z.shape[1], hint="Use a bottleneck of at most 16 latent numbers.")
