@@ -36,6 +36,8 @@ def test_examiner_holds_an_oral_decides_exports_and_the_student_sees_it(
         transactional_db, live_server, people, assignment, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # a loaded CI machine can take more than the default 5 s to answer
+
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM below runs beside Playwright's loop
     alice, erik = people["alice"], people["erik"]
     alice.first_name, alice.last_name = "Alice", "Andersson"
@@ -57,19 +59,28 @@ def test_examiner_holds_an_oral_decides_exports_and_the_student_sees_it(
         context.on("console", lambda m: problems.append(f"{m.page.url if m.page else ''} {m.location} {m.text}") if m.type == "error" else None)
         page = context.new_page()
 
-        # The examiner opens an oral session for Alice from her page.
+        # The examiner opens an oral session for Alice from her page, over a slow connection: the page
+        # shows before its scripts arrive (they are held here), and she marks the first answer passed at
+        # once. Nothing can save it yet; when the scripts arrive, they save it.
         _login(page, base, "erik")
         page.goto(f"{base}/exam/rounds/{round_id}/students/{alice.pk}/")
+        held: list = []
+        context.route("**/htmx-2.min.js", lambda route: held.append(route))
         page.get_by_role("button", name="Open an oral session").click()
         expect(page.locator("h1")).to_contain_text("Oral exam 1: parts 1–3")
         session_url = page.url
         expect(page.locator(".evidence")).to_contain_text("tier E")
         expect(page.locator("table.checks")).to_contain_text("nll")
-
-        # First question: an outcome by keyboard, then a note typed with no submit; the debounce saves it.
         first = page.locator("form.autosave").first
         first.get_by_label("passed").check()
+        expect(first.locator(".save-status")).to_have_text("")
+        assert len(held) == 1, "the page did not ask for htmx while the test held it"
+        held[0].continue_()
+        context.unroute("**/htmx-2.min.js")
         expect(first.locator(".save-status")).to_contain_text("v1")
+        page.wait_for_load_state()
+
+        # Then a note typed with no submit; the debounce saves it.
         with page.expect_response(lambda r: r.request.method == "POST" and "/answers/" in r.url
                                   and parse_qs(r.request.post_data or "").get("note") == [NOTE]) as saved:
             first.locator("textarea").press_sequentially(NOTE, delay=15)

@@ -2,7 +2,8 @@
 // login expired), 403 (no longer allowed, or a stale security token), 404 (no longer in the round)
 // and 409 (someone else saved first). htmx does not swap error responses by default; this lets it,
 // for these forms only. The answer goes into the form's status line, so the text being typed is
-// never replaced. All the markup lives in the templates: this file only decides whether to swap.
+// never replaced. All the markup lives in the templates: this file only decides whether to swap, and
+// saves what was changed before it ran.
 (function () {
   "use strict";
   var SHOWN = [400, 401, 403, 404, 409];
@@ -17,6 +18,24 @@
   // keep these from reaching it, so a typed note survives.
   document.body.addEventListener("htmx:beforeOnLoad", function (evt) {
     if (refused(evt)) evt.stopPropagation();
+  });
+
+  // A change made before the scripts ran is saved as soon as they have: over a slow connection the page
+  // shows (and takes clicks and typing) before htmx is listening, and a browser that restores typed text
+  // on reload does so before it too. Without this such an outcome would sit checked on screen, unsaved.
+  function changedBeforeScripts(form) {
+    return Array.prototype.some.call(form.elements, function (field) {
+      if (field.type === "radio" || field.type === "checkbox") return field.checked !== field.defaultChecked;
+      if (field.tagName === "TEXTAREA") return field.value !== field.defaultValue;
+      return false;
+    });
+  }
+
+  htmx.onLoad(function (elt) {
+    if (elt !== document.body) return;
+    document.querySelectorAll("form.autosave").forEach(function (form) {
+      if (changedBeforeScripts(form)) htmx.trigger(form, "change");
+    });
   });
 
   document.body.addEventListener("htmx:beforeSwap", function (evt) {
