@@ -78,7 +78,6 @@ def test_examiner_holds_an_oral_decides_exports_and_the_student_sees_it(
         held[0].continue_()
         context.unroute("**/htmx-2.min.js")
         expect(first.locator(".save-status")).to_contain_text("v1")
-        page.wait_for_load_state()
 
         # Then a note typed with no submit; the debounce saves it.
         with page.expect_response(lambda r: r.request.method == "POST" and "/answers/" in r.url
