@@ -6,7 +6,16 @@ between what a student sent and what the grader unpacks, so it is pure Python (n
 checks and stores, the grading worker re-checks and extracts, both with the same rules.
 
 Flow: `check_upload` (web) or `check_directory` (staff command line) -> `CheckedArchive` -> `store` (a
-content-addressed, atomically written canonical zip) -> `extract` (worker; validates again before writing).
+content-addressed, atomically written, compressed zip) -> `extract` (worker; validates again before writing).
+
+The content address. A submission's sha256 is the hash of its *canonical* zip: the members sorted by
+name, stored uncompressed, with fixed timestamps and permissions, so it depends on names and contents
+only and is the same on every machine and zlib build (the same files uploaded as a zip, as plain files
+or from a folder hash the same). The file on disk, `root/ab/cd/<sha256>.zip`, is a *deflated* zip of the
+same members with the same fixed metadata, because code compresses several times over. Readers never
+hash the stored bytes: `load` validates the stored zip, rebuilds the canonical zip from its members and
+compares that hash with the file's name. Archives stored before compression was introduced are
+canonical zips themselves, so they read back, and verify, the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +43,14 @@ class ArchiveError(ValueError):
     """A rejected upload; str(e) is a clear message for the student (which file, what rule, what to do)."""
 
 
+class UploadTooLarge(ArchiveError):
+    """What was uploaded is over `ArchivePolicy.max_upload_bytes` (refused before it is read)."""
+
+
+class MissingRequiredFile(ArchiveError):
+    """The upload lacks a file the part needs (its module: the grader imports the student's code from it)."""
+
+
 @dataclass(frozen=True)
 class ArchivePolicy:
     """The limits an upload must respect; frozen so one policy object can be shared by web and worker."""
@@ -50,6 +67,13 @@ class ArchivePolicy:
     # The ratio rule only applies once a member has unpacked this much: a 10 KB file of blank lines is
     # highly compressible but harmless, and the size caps already bound anything smaller.
     ratio_grace_bytes: int = 256 * 2**10
+    required_files: tuple[str, ...] = ()  # top-level files that must be there (a part's module)
+
+    @classmethod
+    def for_part(cls, part) -> ArchivePolicy:
+        """The policy of one LAB1 part (anything with `allowed_patterns` and `module`, e.g. a PartSpec):
+        the web upload, `grade_local` and `calibrate` all accept a submission through this one policy."""
+        return cls(allowed_patterns=tuple(part.allowed_patterns), required_files=(part.module,))
 
 
 DEFAULT_POLICY = ArchivePolicy()
@@ -113,12 +137,7 @@ def check_upload(uploads: list[tuple[str, bytes]], policy: ArchivePolicy = DEFAU
     """
     if not uploads:
         raise ArchiveError("the upload contains no files; choose your .py files or one .zip and try again")
-    size = sum(len(data) for _, data in uploads)
-    if size > policy.max_upload_bytes:
-        raise ArchiveError(
-            f"the upload is {_size(size)}; the limit is {_size(policy.max_upload_bytes)}. "
-            "Leave data sets, checkpoints and outputs out and upload only your code."
-        )
+    check_upload_size(sum(len(data) for _, data in uploads), policy)
     zips = [(name, data) for name, data in uploads if _is_zip(data) or _basename(name).lower().endswith(".zip")]
     if not zips:
         return _check_plain_files(uploads, policy)
@@ -137,6 +156,15 @@ def check_upload(uploads: list[tuple[str, bytes]], policy: ArchivePolicy = DEFAU
     return _check_zip(data, label, policy, canonical=False)
 
 
+def check_upload_size(size: int, policy: ArchivePolicy = DEFAULT_POLICY) -> None:
+    """Refuse an upload by its size alone; callers holding file objects call this before reading them."""
+    if size > policy.max_upload_bytes:
+        raise UploadTooLarge(
+            f"the upload is {_size(size)}; the limit is {_size(policy.max_upload_bytes)}. "
+            "Leave data sets, checkpoints and outputs out and upload only your code."
+        )
+
+
 def check_directory(path: Path, policy: ArchivePolicy = DEFAULT_POLICY) -> CheckedArchive:
     """Validate a local folder with the same rules as an upload (staff command line); symlinks are errors.
 
@@ -153,11 +181,12 @@ def check_directory(path: Path, policy: ArchivePolicy = DEFAULT_POLICY) -> Check
         with _open_regular(file_path, name.path) as stream:
             files[name.path] = _read_capped(stream, name.path, policy, used, compressed=None)
         used += len(files[name.path])
-    return _finish(files)
+    return _finish(files, policy)
 
 
 def store(archive: CheckedArchive, root: Path) -> Path:
-    """Write the canonical zip to root/ab/cd/<sha256>.zip atomically; storing the same content twice is a no-op.
+    """Write the archive, compressed, to root/ab/cd/<sha256>.zip atomically; storing the same content twice
+    is a no-op (the address is the canonical zip's hash: see the module's docstring).
 
     Atomic (temp file in the same folder + os.replace) so a reader never sees half an archive, and a crash
     leaves at most a dot-named temp file, never a wrong file under a content address.
@@ -172,7 +201,7 @@ def store(archive: CheckedArchive, root: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{digest[:16]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(archive.canonical_zip)
+            fh.write(stored_zip(archive))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
@@ -184,27 +213,41 @@ def store(archive: CheckedArchive, root: Path) -> Path:
     return target
 
 
-def extract(zip_path: Path, dest: Path, policy: ArchivePolicy = DEFAULT_POLICY) -> list[str]:
-    """Unpack a stored archive into an empty, fresh folder; returns the relative paths written, sorted.
-
-    The archive is validated again first (defence in depth: storage may be shared or tampered with), and
-    nothing is written unless all of it passes. A non-empty `dest` raises FileExistsError, because
-    extracting over other files would mix them with the submission.
-    """
+def load(zip_path: Path, policy: ArchivePolicy = DEFAULT_POLICY) -> CheckedArchive:
+    """Read a stored archive back, validated again (defence in depth: storage may be shared or tampered
+    with); when the file is named by a content address, the canonical zip rebuilt from its members must
+    hash to that name. Reads compressed archives and the uncompressed ones stored before them alike."""
     zip_path = Path(zip_path)
     limit = _stored_size_limit(policy)
     if zip_path.stat().st_size > limit:
         raise ArchiveError(f"stored archive {zip_path.name!r} is larger than {_size(limit)}; refusing to open it")
     data = zip_path.read_bytes()
-    if _SHA256_RE.fullmatch(zip_path.stem) and hashlib.sha256(data).hexdigest() != zip_path.stem:
-        raise ArchiveError(f"stored archive {zip_path.name!r} does not match its content hash; it was damaged")
     if not _is_zip(data):
         raise ArchiveError(f"stored archive {zip_path.name!r}: this is not a zip file")
     archive = _check_zip(data, zip_path.name, policy, canonical=True)
+    if _SHA256_RE.fullmatch(zip_path.stem) and archive.sha256 != zip_path.stem:
+        raise ArchiveError(f"stored archive {zip_path.name!r} does not match its content hash; it was damaged")
+    return archive
+
+
+def unpack(archive: CheckedArchive, dest: Path) -> list[str]:
+    """Write a checked archive's files into an empty, fresh folder; returns the relative paths, sorted.
+
+    A non-empty `dest` raises FileExistsError, because writing over other files would mix them with the
+    submission. Folders are 0755 and files 0644 whatever the umask, so a sandbox user can read them.
+    """
     root = _prepare_destination(Path(dest))
     for rel, content in archive.files.items():
         _write_file(root, rel, content)
     return list(archive.files)
+
+
+def extract(zip_path: Path, dest: Path, policy: ArchivePolicy = DEFAULT_POLICY) -> list[str]:
+    """Unpack a stored archive into an empty, fresh folder; returns the relative paths written, sorted.
+
+    Nothing is written unless the whole archive passes `load`'s checks.
+    """
+    return unpack(load(zip_path, policy), dest)
 
 
 # --- the three sources ---------------------------------------------------------------------------------
@@ -228,14 +271,16 @@ def _check_plain_files(uploads: list[tuple[str, bytes]], policy: ArchivePolicy) 
     for name, (_, data) in zip(names, kept, strict=True):
         files[name.path] = _read_capped(io.BytesIO(data), name.path, policy, used, compressed=None)
         used += len(data)
-    return _finish(files)
+    return _finish(files, policy)
 
 
 def _check_zip(data: bytes, label: str, policy: ArchivePolicy, *, canonical: bool) -> CheckedArchive:
     """Check every member's metadata first, then unpack with running caps; nothing is trusted from headers.
 
     `canonical` is for re-checking a stored archive: its wrapper folder was already stripped, so stripping
-    again would move files (a stored `src/a.py, src/b.py` must stay as it is).
+    again would move files (a stored `src/a.py, src/b.py` must stay as it is); and it was compressed by us,
+    so the ratio rule (meant for bombs in uploads) does not apply: a student's legitimate 4 MB file of
+    zeros deflates a thousand times. The size caps still bound what a tampered archive can unpack to.
     """
     with _unreadable_as(label):
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -244,9 +289,9 @@ def _check_zip(data: bytes, label: str, policy: ArchivePolicy, *, canonical: boo
             files: dict[str, bytes] = {}
             used = 0
             for name, (_, info) in zip(names, members, strict=True):
-                files[name.path] = _read_zip_member(zf, info, name.path, label, policy, used)
+                files[name.path] = _read_zip_member(zf, info, name.path, label, policy, used, ratio=not canonical)
                 used += len(files[name.path])
-    return _finish(files)
+    return _finish(files, policy)
 
 
 def _zip_members(zf: zipfile.ZipFile, label: str, policy: ArchivePolicy) -> list[tuple[_Name, zipfile.ZipInfo]]:
@@ -489,7 +534,8 @@ def _check_member_readable(info: zipfile.ZipInfo, path: str, label: str) -> None
 
 
 def _read_zip_member(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, label: str, policy: ArchivePolicy, used: int
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, label: str, policy: ArchivePolicy, used: int,
+    *, ratio: bool = True,
 ) -> bytes:
     """Unpack one member while counting; the header's sizes are checked against what actually came out.
 
@@ -500,7 +546,7 @@ def _read_zip_member(
     probe = copy.copy(info)
     probe.file_size = policy.max_member_bytes + 2 * _CHUNK
     with zf.open(probe) as stream:
-        data = _read_capped(stream, path, policy, used, compressed=info.compress_size)
+        data = _read_capped(stream, path, policy, used, compressed=info.compress_size if ratio else None)
     if len(data) != info.file_size:
         raise ArchiveError(
             f"{_show(path)}{_in(label)} is damaged: its header says {info.file_size} bytes but it "
@@ -552,26 +598,39 @@ def _unreadable_as(label: str) -> Iterator[None]:
 # --- canonical form, storage and extraction -----------------------------------------------------------------
 
 
-def _finish(files: dict[str, bytes]) -> CheckedArchive:
-    """Sort, build the canonical zip and hash it."""
+def _finish(files: dict[str, bytes], policy: ArchivePolicy) -> CheckedArchive:
+    """Check the required files are there, sort, build the canonical zip and hash it."""
+    for required in policy.required_files:
+        if required not in files:
+            found = ", ".join(_show(name) for name in sorted(files)[:10]) or "nothing"
+            raise MissingRequiredFile(
+                f"The submission has no {required}: this part imports your code from that file, at the top "
+                f"of the upload (found: {found}). Name your file {required} and upload it again."
+            )
     ordered = dict(sorted(files.items()))
-    blob = _canonical_zip(ordered)
+    blob = _zip_of(ordered, zipfile.ZIP_STORED)
     return CheckedArchive(files=ordered, sha256=hashlib.sha256(blob).hexdigest(), canonical_zip=blob)
 
 
-def _canonical_zip(files: dict[str, bytes]) -> bytes:
-    """A zip whose bytes depend on names and contents only.
+def stored_zip(archive: CheckedArchive) -> bytes:
+    """The bytes `store` writes: the canonical zip's members and metadata, deflated.
 
-    Stored, not deflated: deflate output can differ between zlib builds, which would give the same
-    submission two hashes on two machines.
+    Deterministic on one zlib build; across builds the bytes may differ, which is why the content
+    address is the canonical zip's hash, never this one's.
     """
+    return _zip_of(archive.files, zipfile.ZIP_DEFLATED)
+
+
+def _zip_of(files: dict[str, bytes], compression: int) -> bytes:
+    """A zip whose bytes depend on names, contents and `compression` only: sorted names, fixed times and
+    permissions. ZIP_STORED gives the canonical zip, whose hash is the content address."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(buf, "w", compression=compression, compresslevel=9 if compression else None) as zf:
         for path in sorted(files):
             info = zipfile.ZipInfo(path, date_time=_EPOCH)
             info.create_system = 3
             info.external_attr = (stat.S_IFREG | 0o644) << 16
-            info.compress_type = zipfile.ZIP_STORED
+            info.compress_type = compression
             zf.writestr(info, files[path])
     return buf.getvalue()
 
@@ -582,10 +641,10 @@ def _stored_size_limit(policy: ArchivePolicy) -> int:
 
 
 def _holds(target: Path, digest: str) -> bool:
-    """Whether `target` already holds exactly this archive (a damaged copy is rewritten, not trusted)."""
+    """Whether `target` already holds this archive, compressed or not (a damaged copy is rewritten, not trusted)."""
     try:
-        return hashlib.sha256(target.read_bytes()).hexdigest() == digest
-    except FileNotFoundError:
+        return load(target).sha256 == digest
+    except (FileNotFoundError, ArchiveError):
         return False
 
 
