@@ -64,6 +64,16 @@ class Policy:
     fx_completable: tuple[str, ...]
     digest: str = ""
 
+    @property
+    def part_order(self) -> tuple[str, ...]:
+        """The course order of the parts: as the oral blocks list them (the course memo's order)."""
+        return tuple(slug for block in self.blocks for slug in block.parts)
+
+    def position(self, slug: str) -> int:
+        """A part's place in the course order; parts the policy does not name come after all others."""
+        order = self.part_order
+        return order.index(slug) if slug in order else len(order)
+
     def block(self, key: str) -> Block | None:
         return next((b for b in self.blocks if b.key == key), None)
 
@@ -203,70 +213,97 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+@dataclass(frozen=True)
+class _Standing:
+    """What every rule of a proposal reads: the parts that count and the fraction of points."""
+
+    policy: Policy
+    facts: Facts
+    counting: tuple[PartFacts, ...]
+    required: tuple[PartFacts, ...]
+    fraction: float
+
+    @classmethod
+    def of(cls, policy: Policy, facts: Facts) -> _Standing:
+        counting = tuple(p for p in facts.parts if _part_counts(policy, p))
+        offered = sum(p.max_points for p in facts.parts)
+        points = sum(p.points for p in counting)
+        return cls(policy, facts, counting, tuple(p for p in facts.parts if p.required),
+                   points / offered if offered else 0.0)
+
+    def at_tier(self, tier: str) -> int:
+        return sum(1 for p in self.counting if _at_least(p.tier, tier, self.policy.tiers))
+
+    def component(self, key: str) -> str:
+        return self.facts.components.get(key, "not_done")
+
+    def deficits(self) -> list[tuple[str, str]]:
+        """Why the student falls short of E, as (kind, words): required parts, then E's components."""
+        found = [d for p in self.required if (d := _deficit(self.policy, p))]
+        for key in self.policy.rule("E").components:
+            if (status := self.component(key)) != "passed":
+                found.append(("component_not_passed",
+                              f"{self.policy.component_title(key)} {status.replace('_', ' ')}"))
+        return found
+
+    def shortfalls(self, rule: GradeRule) -> list[str]:
+        lacks = []
+        for tier, needed in rule.parts_at_tier.items():
+            if (have := self.at_tier(tier)) < needed:
+                lacks.append(f"{tier} tier in {have} of {len(self.facts.parts)} parts ({rule.grade} needs {needed})")
+        if self.fraction + 1e-9 < rule.min_points:
+            lacks.append(f"{_pct(self.fraction)} of points ({rule.grade} needs {_pct(rule.min_points)})")
+        for key in rule.components:
+            if (status := self.component(key)) != "passed":
+                lacks.append(f"{self.policy.component_title(key)} {status.replace('_', ' ')}")
+        return lacks
+
+    def achieved(self, rule: GradeRule) -> list[str]:
+        said = [f"all {len(self.required)} E parts passed with oral"]
+        for tier, needed in rule.parts_at_tier.items():
+            said.append(f"{tier} tier in {self.at_tier(tier)} of {len(self.facts.parts)} parts "
+                        f"({rule.grade} needs {needed})")
+        if rule.min_points:
+            said.append(f"{_pct(self.fraction)} of points ({rule.grade} needs {_pct(rule.min_points)})")
+        said += [f"{self.policy.component_title(k)} passed" for k in rule.components]
+        return said
+
+
+def _part_line(policy: Policy, p: PartFacts) -> str:
+    """One part's line in the explanation: tier, points, oral, and whether it counts."""
+    oral = p.oral or ("not held" if policy.block_of(p.slug) else "none in the policy")
+    tier = f"tier {p.tier}" if p.tier else ("not passed" if p.submitted else "not submitted")
+    note = "" if _part_counts(policy, p) or p.oral is None else " — does not count"
+    if p.oral == "failed":
+        note = " — failed oral: the part does not count"
+    kind = "" if p.required else " (higher-grade part)"
+    return f"{p.slug}{kind}: {tier}, {p.points:g}/{p.max_points:g} points, oral {oral}{note}"
+
+
+def _passing(standing: _Standing, per_part: list[str]) -> Proposal:
+    """The first grade from A down whose requirements all hold (E holds: no deficits), and what the grade
+    above it lacks."""
+    policy = standing.policy
+    above: str | None = None
+    for rule in policy.grades:
+        if rule.grade == "E" or not standing.shortfalls(rule):
+            lines = [f"{rule.grade}: " + "; ".join(standing.achieved(rule))]
+            if above is not None:
+                lines.append(f"{above} not reached: " + "; ".join(standing.shortfalls(policy.rule(above))))
+            return Proposal(rule.grade, tuple(lines + per_part))
+        above = rule.grade
+    raise PolicyError("grades: no rule for E")  # parse_policy never lets this happen
+
+
 def propose_grade(policy: Policy, facts: Facts) -> Proposal:
     """The first grade from A down whose every requirement holds; below E, FX when the student is at
     most `fx.max_missing` completable items from E, else F. The first explanation line says why the
     grade was proposed; the next says what the grade above it lacks; then one line per part."""
-    tiers = policy.tiers
-    counting = [p for p in facts.parts if _part_counts(policy, p)]
-    required = [p for p in facts.parts if p.required]
-    offered = sum(p.max_points for p in facts.parts)
-    points = sum(p.points for p in counting)
-    fraction = points / offered if offered else 0.0
-
-    deficits = [d for p in required if (d := _deficit(policy, p))]
-    e_rule = policy.rule("E")
-    for key in e_rule.components:
-        status = facts.components.get(key, "not_done")
-        if status != "passed":
-            deficits.append(("component_not_passed",
-                             f"{policy.component_title(key)} {status.replace('_', ' ')}"))
-
-    def shortfalls(rule: GradeRule) -> list[str]:
-        lacks = []
-        for tier, needed in rule.parts_at_tier.items():
-            have = sum(1 for p in counting if _at_least(p.tier, tier, tiers))
-            if have < needed:
-                lacks.append(f"{tier} tier in {have} of {len(facts.parts)} parts ({rule.grade} needs {needed})")
-        if fraction + 1e-9 < rule.min_points:
-            lacks.append(f"{_pct(fraction)} of points ({rule.grade} needs {_pct(rule.min_points)})")
-        for key in rule.components:
-            status = facts.components.get(key, "not_done")
-            if status != "passed":
-                lacks.append(f"{policy.component_title(key)} {status.replace('_', ' ')}")
-        return lacks
-
-    def achieved(rule: GradeRule) -> list[str]:
-        said = [f"all {len(required)} E parts passed with oral"]
-        for tier, needed in rule.parts_at_tier.items():
-            have = sum(1 for p in counting if _at_least(p.tier, tier, tiers))
-            said.append(f"{tier} tier in {have} of {len(facts.parts)} parts ({rule.grade} needs {needed})")
-        if rule.min_points:
-            said.append(f"{_pct(fraction)} of points ({rule.grade} needs {_pct(rule.min_points)})")
-        said += [f"{policy.component_title(k)} passed" for k in rule.components]
-        return said
-
-    per_part = []
-    for p in facts.parts:
-        oral = p.oral or ("not held" if policy.block_of(p.slug) else "none in the policy")
-        tier = f"tier {p.tier}" if p.tier else ("not passed" if p.submitted else "not submitted")
-        note = "" if _part_counts(policy, p) or p.oral is None else " — does not count"
-        if p.oral == "failed":
-            note = " — failed oral: the part does not count"
-        kind = "" if p.required else " (higher-grade part)"
-        per_part.append(f"{p.slug}{kind}: {tier}, {p.points:g}/{p.max_points:g} points, oral {oral}{note}")
-
+    standing = _Standing.of(policy, facts)
+    per_part = [_part_line(policy, p) for p in facts.parts]
+    deficits = standing.deficits()
     if not deficits:
-        above: str | None = None
-        for rule in policy.grades:
-            lacks = shortfalls(rule)
-            if rule.grade == "E" or not lacks:
-                lines = [f"{rule.grade}: " + "; ".join(achieved(rule))]
-                if above is not None:
-                    lines.append(f"{above} not reached: " + "; ".join(shortfalls(policy.rule(above))))
-                return Proposal(rule.grade, tuple(lines + per_part))
-            above = rule.grade
-
+        return _passing(standing, per_part)
     kinds = {kind for kind, _ in deficits}
     words = "; ".join(text for _, text in deficits)
     if len(deficits) <= policy.fx_max_missing and kinds <= set(policy.fx_completable):

@@ -122,7 +122,7 @@ def test_tier_reached(checks, tier):
 
 def test_shipped_policy_has_the_course_memos_two_orals_and_components():
     assert [b.parts for b in POLICY.blocks] == [("mdn", "autoregressive", "flows"),
-                                               ("vae", "diffusion", "gan", "evaluation")]
+                                               ("vae", "diffusion", "gan", "evaluation", "hybrid")]
     assert {c.key for c in POLICY.components} == {"video", "seminar", "ethics"}
     assert POLICY.component("video").link
     for grade in "AB":
