@@ -1,8 +1,11 @@
-"""Forms. Upload validation proper lives in grader.archives; the form only gathers the inputs."""
+"""Forms. The upload's rules live in the upload service (courseware.uploads); the form only gathers the
+inputs and shows the service's words."""
 
 from __future__ import annotations
 
 from django import forms
+
+from courseware.uploads import declaration_problem
 
 MAX_FILES = 30
 
@@ -34,10 +37,11 @@ class SubmissionForm(forms.Form):
         help_text="Required by the course's ethical rules. Write “none” if you had no help and used no sources "
                   "beyond the course material.",
     )
-    client_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # Not required here: the upload service refuses a missing token with a message the page shows.
+    client_token = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
 
     def clean_declaration(self) -> str:
         text = self.cleaned_data["declaration"].strip()
-        if len(text) < 3:
-            raise forms.ValidationError("Please write your declaration (“none” is a valid answer).")
+        if problem := declaration_problem(text):
+            raise forms.ValidationError(problem)
         return text

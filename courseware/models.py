@@ -1,6 +1,9 @@
 """The course, its rounds, who takes part, what is handed out, what is submitted and how it was graded.
 
-Models carry their own rules (who may submit, when a run may be claimed); views stay thin.
+Models carry their own rules (when a run may be claimed, who sees a submission); views stay thin. When a
+student may submit, and whether a submission is late, is decided by `examination.deadlines` (extensions
+and the late policy are examination decisions); submissions are made by `courseware.uploads`. This module
+imports neither, so the two apps' models depend one way only: examination on courseware.
 """
 
 from __future__ import annotations
@@ -91,9 +94,32 @@ class Part(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @classmethod
+    def record_version(cls, spec) -> tuple[PartVersion, bool]:
+        """The version of a part folder loaded from disk (a `grader.parts.PartSpec`), created the first time
+        its content hash is seen, and made the part's current version; returns (version, created).
+
+        Importing the parts and grading a run both come here, so the assignment page always describes the
+        version that runs are being graded with, and no run records a version the site does not show.
+        """
+        with transaction.atomic():
+            part, _ = cls.objects.get_or_create(slug=spec.slug, defaults={"title": spec.title})
+            version, created = PartVersion.objects.get_or_create(
+                part=part, content_hash=spec.content_hash, defaults={"manifest": spec.manifest})
+            changes = {}
+            if part.title != spec.title:
+                changes["title"] = spec.title
+            if part.current_version_id != version.pk:
+                changes["current_version"] = version
+            if changes:
+                cls.objects.filter(pk=part.pk).update(**changes)
+        return version, created
+
 
 class PartVersion(models.Model):
-    """One content hash of a part's folder. Runs record the version they were graded with."""
+    """One content hash of a part's folder, with its manifest (`part.toml`) as it was. Runs record the
+    version they were graded with, and every page about a run reads the manifest from there, never from
+    the folder on disk, which may have changed since."""
 
     part = models.ForeignKey(Part, on_delete=models.CASCADE, related_name="versions")
     content_hash = models.CharField(max_length=64)
@@ -106,6 +132,19 @@ class PartVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.part.slug}@{self.content_hash[:12]}"
+
+    @property
+    def tier(self) -> str:
+        """E for a core part that every passing grade needs; C or A for a higher-grade extension part."""
+        return str(self.manifest.get("tier", "E"))
+
+    @property
+    def max_points(self) -> float:
+        return float(sum(float(c.get("points", 0)) for c in self.manifest.get("checks", {}).values()))
+
+    def check_explain(self, name: str) -> str:
+        """What a check examines and why, as the part's author wrote it (`explain` in part.toml)."""
+        return str(self.manifest.get("checks", {}).get(name, {}).get("explain", ""))
 
 
 class Assignment(models.Model):
@@ -136,32 +175,11 @@ class Assignment(models.Model):
             .count()
         )
 
-    def refusal_reason(self, user, now: dt.datetime | None = None) -> str | None:
-        """Why `user` may not submit now, in words for the student; None when they may."""
-        now = now or timezone.now()
-        if not self.round.accepts_work(now):
-            return f"This round could be examined until {self.round.examinable_until:%Y-%m-%d}; it no longer accepts work."
-        if now < self.opens_at:
-            return f"This part opens at {timezone.localtime(self.opens_at):%Y-%m-%d %H:%M}."
-        # The examination app owns extensions and the round's late policy.
-        from examination.models import RoundSettings
-
-        if late := RoundSettings.late_refusal(self, user, now):
-            return late
-        used = self.submissions_counted_today(user, now)
-        if used >= self.max_submissions_per_day:
-            return (
-                f"You have used all {self.max_submissions_per_day} submissions for the last 24 hours. "
-                "Runs that failed because of the platform are not counted."
-            )
-        return None
-
-    def is_late(self, when: dt.datetime) -> bool:
-        return when > self.deadline
-
 
 class Submission(models.Model):
-    """An uploaded archive, stored content-addressed by the sha256 of its canonical zip."""
+    """An uploaded archive, stored content-addressed by the sha256 of its canonical zip (see
+    `grader.archives`). Made only by the upload service, `courseware.uploads.submit`, which sets `late`
+    (against the student's own deadline, at upload) and `group` (the submitter's group then)."""
 
     assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="submissions")
     submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
@@ -172,7 +190,8 @@ class Submission(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     late = models.BooleanField(default=False)
     client_token = models.CharField(
-        max_length=64, blank=True, help_text="From the upload form: a double submit creates one submission, not two.")
+        max_length=64, blank=True, help_text="From the upload form: a double submit creates one submission, not "
+        "two. Unique per student and assignment.")
     group = models.ForeignKey("examination.Group", null=True, blank=True, on_delete=models.PROTECT,
                               related_name="submissions", help_text="Set when the submitter was in a group: "
                               "the submission then belongs to every member.")
@@ -180,8 +199,8 @@ class Submission(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["submitter", "client_token"], condition=~Q(client_token=""),
-                                    name="one_submission_per_form_token"),
+            models.UniqueConstraint(fields=["assignment", "submitter", "client_token"], condition=~Q(client_token=""),
+                                    name="one_submission_per_assignment_form_token"),
         ]
 
     def __str__(self) -> str:
@@ -192,13 +211,35 @@ class Submission(models.Model):
         return Path(settings.ARCHIVE_ROOT) / self.sha256[:2] / self.sha256[2:4] / f"{self.sha256}.zip"
 
     def visible_to(self, user) -> bool:
+        """The submitter and the round's staff always; a group member by the group's rule
+        (`examination.models.GroupMembership.shares`: in the group when it was made, and still)."""
         if user == self.submitter or self.assignment.round.is_staff(user):
             return True
-        return bool(self.group_id and user.is_authenticated and self.group.memberships.filter(user=user).exists())
+        if not (self.group_id and user.is_authenticated):
+            return False
+        membership = self.group.memberships.filter(user=user).first()
+        return membership is not None and membership.shares(self)
 
     @property
     def latest_run(self) -> GradingRun | None:
         return self.runs.order_by("-created_at").first()
+
+
+class SubmissionLock(models.Model):
+    """One row per (assignment, student) that the upload service locks (SELECT ... FOR UPDATE) while it
+    counts the student's submissions against the daily limit and writes the new one, so two uploads at
+    the same moment cannot both take the last submission of the day. It holds nothing else: the
+    submissions themselves are the count. (SQLite ignores the row lock, but there every transaction
+    takes the database's write lock at BEGIN: see settings.)"""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "student"], name="one_lock_per_student_and_assignment")]
+
+    def __str__(self) -> str:
+        return f"submission lock of {self.student} on {self.assignment}"
 
 
 class GradingRun(models.Model):
@@ -278,6 +319,11 @@ class GradingRun(models.Model):
     def visible_checks(self):
         return self.checks.exclude(visibility=CheckResult.Visibility.STAFF)
 
+    @property
+    def points_shown(self) -> bool:
+        """A run's total is meaningful once it was graded; a platform error has none."""
+        return self.status == self.Status.DONE and self.max_points is not None
+
 
 class CheckResult(models.Model):
     class Visibility(models.TextChoices):
@@ -312,6 +358,12 @@ class CheckResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {'pass' if self.passed else 'fail'}"
+
+    @property
+    def explain(self) -> str:
+        """The check's `explain` text from the part version this run was graded with (not today's files)."""
+        version = self.run.part_version
+        return version.check_explain(self.name) if version else ""
 
     @property
     def margin(self) -> float | None:

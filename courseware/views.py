@@ -1,4 +1,5 @@
-"""Thin views: permissions and rules live on the models, validation in grader.archives."""
+"""Thin views: permissions and rules live on the models, deadlines in examination.deadlines, uploads in
+courseware.uploads. Pages about a run read its part version (`GradingRun.part_version`), never the disk."""
 
 from __future__ import annotations
 
@@ -6,21 +7,20 @@ import io
 import secrets
 import zipfile
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from courseware import uploads
 from courseware.forms import SubmissionForm
 from courseware.models import Assignment, CourseRound, GradingRun, RunArtifact, Submission
-from grader import archives
+from examination.deadlines import standing
+from examination.results import RoundResults
 from grader.parts import PartError, load_part
-from grader.tasks import enqueue_on_commit
 
 
 def _round_for(request: HttpRequest, round_id: int) -> CourseRound:
@@ -59,13 +59,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
+    """The parts in course order with the user's own deadline, latest submission (theirs or their group's)
+    and the tier it reached: the same facts the examiner's dashboard shows."""
     course_round = _round_for(request, round_id)
-    rows = []
-    for assignment in course_round.assignments.select_related("part"):
-        latest = assignment.submissions.filter(submitter=request.user).prefetch_related("runs").first()
-        rows.append({"assignment": assignment, "latest": latest, "run": latest.latest_run if latest else None})
+    results = RoundResults(course_round, students=[request.user])
+    rows = zip(results.assignments, results.row(request.user).cells, strict=True)
     return render(request, "courseware/round.html", {
-        "round": course_round, "rows": rows, "is_staff": course_round.is_staff(request.user), "now": timezone.now()})
+        "round": course_round, "rows": [{"assignment": a, "cell": c} for a, c in rows],
+        "is_staff": course_round.is_staff(request.user), "now": timezone.now()})
 
 
 @login_required
@@ -75,19 +76,16 @@ def assignment_detail(request: HttpRequest, assignment_id: int) -> HttpResponse:
     return _render_assignment(request, assignment, form)
 
 
-def _render_assignment(request, assignment, form, status=200):
-    try:
-        spec = load_part(assignment.part.slug)
-    except PartError:
-        spec = None
+def _render_assignment(request: HttpRequest, assignment: Assignment, form: SubmissionForm,
+                       status: int = 200) -> HttpResponse:
+    """The part as its current version describes it, and the user's standing: their own deadline, whether
+    they may submit now (and why not), the submissions used in the last 24 hours."""
     return render(request, "courseware/assignment.html", {
         "assignment": assignment,
-        "spec": spec,
+        "version": assignment.part.current_version,
         "form": form,
-        "refusal": assignment.refusal_reason(request.user),
-        "used": assignment.submissions_counted_today(request.user),
+        "standing": standing(assignment, request.user),
         "submissions": assignment.submissions.filter(submitter=request.user).prefetch_related("runs")[:50],
-        "late": assignment.is_late(timezone.now()),
     }, status=status)
 
 
@@ -116,58 +114,25 @@ def handout_zip(request: HttpRequest, assignment_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    """The form's inputs go to the upload service; a refusal is shown on the form, with a fresh token when
+    the form came without one, so that sending it again works."""
     assignment = _assignment_for(request, assignment_id)
-    form = SubmissionForm(request.POST, request.FILES)
+    data = request.POST.copy()
+    token = data.get("client_token", "").strip()
+    if not token:
+        data["client_token"] = secrets.token_urlsafe(24)
+    form = SubmissionForm(data, request.FILES)
     if not form.is_valid():
         return _render_assignment(request, assignment, form, status=400)
-    token = form.cleaned_data["client_token"]
-    existing = Submission.objects.filter(submitter=request.user, client_token=token).first()
-    if existing:
-        return redirect("submission", submission_id=existing.pk)
-    try:
-        spec = load_part(assignment.part.slug)
-        policy = archives.ArchivePolicy(allowed_patterns=spec.allowed_patterns)
-        uploads = []
-        total = 0
-        for f in form.cleaned_data["files"]:
-            total += f.size
-            if total > policy.max_upload_bytes:
-                raise archives.ArchiveError(
-                    f"The upload is larger than {policy.max_upload_bytes // 2**20} MB. Submit code, not data or weights.")
-            uploads.append((f.name, f.read()))
-        checked = archives.check_upload(uploads, policy)
-        if spec.module not in checked.files:
-            raise archives.ArchiveError(
-                f"The submission has no {spec.module}: this part imports your code from that file "
-                f"(found: {', '.join(sorted(checked.files)) or 'nothing'}).")
-    except archives.ArchiveError as exc:
-        form.add_error("files", str(exc))
-        return _render_assignment(request, assignment, form, status=400)
-    except PartError as exc:
-        raise Http404("This part cannot take submissions right now") from exc
-
-    archives.store(checked, settings.ARCHIVE_ROOT)  # content-addressed and idempotent: safe before the rows
-    try:
-        with transaction.atomic():
-            now = timezone.now()
-            refusal = assignment.refusal_reason(request.user, now)  # re-checked under the write lock
-            if refusal:
-                form.add_error(None, refusal)
-                return _render_assignment(request, assignment, form, status=400)
-            submission = Submission.objects.create(
-                assignment=assignment, submitter=request.user, sha256=checked.sha256, size=len(checked.canonical_zip),
-                files=sorted(checked.files), declaration=form.cleaned_data["declaration"], created_at=now,
-                late=assignment.is_late(now), client_token=token)
-            run = GradingRun.objects.create(submission=submission, queue=spec.resources.device)
-            enqueue_on_commit(run.pk)
-    except IntegrityError:
-        existing = Submission.objects.filter(submitter=request.user, client_token=token).first()
-        if existing:
-            return redirect("submission", submission_id=existing.pk)
-        raise
-    if submission.late:
-        messages.warning(request, "Submitted after the deadline: it is graded, and flagged as late for the examiner.")
-    return redirect("submission", submission_id=submission.pk)
+    result = uploads.submit(assignment, request.user, form.cleaned_data["files"],
+                            declaration=form.cleaned_data["declaration"], client_token=token)
+    if isinstance(result, uploads.Refused):
+        form.add_error(result.field, result.message)
+        unavailable = result.kind == uploads.Problem.PART_UNAVAILABLE
+        return _render_assignment(request, assignment, form, status=503 if unavailable else 400)
+    if result.late and not result.duplicate:
+        messages.warning(request, "Submitted after your deadline: it is graded, and flagged as late for the examiner.")
+    return redirect("submission", submission_id=result.submission.pk)
 
 
 @login_required
@@ -187,7 +152,9 @@ def submission_status(request: HttpRequest, submission_id: int) -> HttpResponse:
 
 
 def _submission_context(request: HttpRequest, submission: Submission) -> dict:
-    run = submission.latest_run
+    """The latest run with the checks the user may see; each check's `explain` comes from the run's part
+    version."""
+    run = submission.runs.select_related("part_version").order_by("-created_at").first()
     is_staff = submission.assignment.round.is_staff(request.user)
     checks = []
     if run:

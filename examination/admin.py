@@ -1,20 +1,11 @@
-"""Admin. Decisions, the audit log, accommodations, re-examinations and oral records are read-only here:
-they change only through the views, which apply the rules (examiner only, versions, audit)."""
+"""Admin. Decisions, the audit log, accommodations, re-examinations, oral records and groups are read-only
+here: they change only through the views, which apply the rules (examiner only, versions, group sizes,
+audit). Round settings change here too, audited like on the examiner's page."""
 
 from django.contrib import admin
 
+from courseware.admin import ReadOnlyAdmin
 from examination import models
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(models.GradeDecision)
@@ -86,7 +77,9 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(models.Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(ReadOnlyAdmin):
+    """Groups are made, filled and emptied on the groups page (size limit, join codes, audit)."""
+
     list_display = ["name", "round", "created_by", "created_at"]
     list_filter = ["round"]
     inlines = [MembershipInline]
@@ -101,3 +94,9 @@ class StudentProfileAdmin(admin.ModelAdmin):
 @admin.register(models.RoundSettings)
 class RoundSettingsAdmin(admin.ModelAdmin):
     list_display = ["round", "late_policy", "max_group_size", "students_form_groups"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.save_by(request.user)  # validated and audited, as on the examiner's page
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a round without settings has the defaults: change them instead

@@ -15,13 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import URLValidator
-from django.db import models, transaction
-from django.db.models import F, Max, Q
+from django.core.validators import MinValueValidator, URLValidator
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from courseware.models import Assignment, CourseRound, Part, Role
+from courseware.models import CourseRound, Part, Role, Submission
 from examination.policy import GRADES, Policy, Proposal
 
 User = settings.AUTH_USER_MODEL
@@ -85,7 +85,9 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
 
 class AuditEntry(AppendOnly):
     """Who changed what, when, with the values before and after: grades, oral outcomes, components,
-    accommodations, re-examinations and groups."""
+    accommodations, re-examinations, groups (created, members, deleted), round settings, and what staff
+    change in the admin (assignments, rounds). Results are not edited by anyone: the admin shows them
+    read-only, and only the grader writes them."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
@@ -129,7 +131,8 @@ class StudentProfile(models.Model):
 
 
 class RoundSettings(models.Model):
-    """Examination rules that vary per round."""
+    """Examination rules that vary per round. They change only through `save_by`, which audits the change.
+    How the late policy applies to a student is decided in `examination.deadlines`."""
 
     class LatePolicy(models.TextChoices):
         ACCEPT = "accept", "Accept late work and flag it for the examiner"
@@ -137,8 +140,11 @@ class RoundSettings(models.Model):
 
     round = models.OneToOneField(CourseRound, on_delete=models.CASCADE, related_name="exam_settings")
     late_policy = models.CharField(max_length=8, choices=LatePolicy.choices, default=LatePolicy.ACCEPT)
-    max_group_size = models.PositiveIntegerField(default=2)
+    max_group_size = models.PositiveIntegerField(default=2, validators=[MinValueValidator(1)],
+                                                 help_text="At least 1: a group has its creator in it.")
     students_form_groups = models.BooleanField(default=True, help_text="Students may create and join groups.")
+
+    AUDITED = ["late_policy", "max_group_size", "students_form_groups"]
 
     class Meta:
         verbose_name_plural = "round settings"
@@ -151,14 +157,20 @@ class RoundSettings(models.Model):
         """The round's settings, or the defaults (unsaved) when nobody set any."""
         return cls.objects.filter(round=course_round).first() or cls(round=course_round)
 
-    @staticmethod
-    def late_refusal(assignment: Assignment, user, now: dt.datetime) -> str | None:
-        """Why a late submission is refused; None when it is on time or late work is accepted."""
-        deadline = Accommodation.deadline_for(assignment, user)
-        if now <= deadline or RoundSettings.of(assignment.round).late_policy == RoundSettings.LatePolicy.ACCEPT:
-            return None
-        return (f"The deadline ({timezone.localtime(deadline):%Y-%m-%d %H:%M}) has passed and this round does "
-                "not accept late work. Ask the examiner if you have a reason for an extension.")
+    def save_by(self, by) -> bool:
+        """Validate, save and audit (values before and after); the examiner's page and the admin both
+        save through here. Returns whether anything changed (an unchanged save records nothing)."""
+        self.full_clean()
+        stored = RoundSettings.objects.filter(pk=self.pk).first() if self.pk else None
+        before = snapshot(stored or RoundSettings(round=self.round), self.AUDITED)  # the defaults, when none saved
+        after = snapshot(self, self.AUDITED)
+        if stored is not None and before == after:
+            return False
+        with transaction.atomic():
+            self.save()
+            AuditEntry.record(actor=by, action="round.settings", obj=self, course_round=self.round,
+                              before=before, after=after)
+        return True
 
 
 # ---- groups ---------------------------------------------------------------------------------------
@@ -168,8 +180,19 @@ def _join_code() -> str:
 
 
 class Group(models.Model):
-    """Students who submit together. Their submissions belong to every member; each member still has
-    an individual oral on the whole solution and an individual grade."""
+    """Students who submit together. Each member still has an individual oral on the whole solution and
+    an individual grade.
+
+    Who a group submission belongs to (who sees it, its archive and results, and whose grade it counts
+    for) is one rule, `GroupMembership.shares`, used by the pages and by the results alike:
+    - its submitter, always, also after leaving the group;
+    - every member who was in the group when it was made, for as long as they stay in it. A student who
+      joins later does not see the work from before they joined (it was not theirs), and one who leaves
+      no longer sees the group's work, except their own.
+    When a member leaves (or is removed), the join code changes: a code given out earlier no longer lets
+    anyone in. A group left empty is deleted, unless submissions were made as that group: they keep it,
+    empty, as the record of who submitted together. Creation, members and deletion are audited.
+    """
 
     round = models.ForeignKey(CourseRound, on_delete=models.PROTECT, related_name="groups")
     name = models.CharField(max_length=80)
@@ -188,6 +211,32 @@ class Group(models.Model):
     @property
     def members(self) -> list:
         return [m.user for m in self.memberships.select_related("user").order_by("user__username")]
+
+    @classmethod
+    def start(cls, course_round: CourseRound, name: str, *, by) -> Group:
+        """A new group, all or nothing: staff create it empty; a student (where the round lets students
+        form groups) creates it with themselves as its first member, or nothing is created."""
+        staff = course_round.is_staff(by)
+        if not staff and not (is_student(course_round, by) and RoundSettings.of(course_round).students_form_groups):
+            raise PermissionDenied("Groups in this round are formed by staff.")
+        name = name.strip()
+        taken = ValidationError("Give the group a name no other group in the round has.")
+        if not name or course_round.groups.filter(name=name).exists():
+            raise taken
+        if not staff and cls.of(course_round, by):
+            raise ValidationError("You are already in a group; leave it first.")
+        try:
+            with transaction.atomic():
+                group = cls.objects.create(round=course_round, name=name, created_by=by)
+                AuditEntry.record(actor=by, action="group.created", obj=group, course_round=course_round,
+                                  after={"group": name})
+                if not staff:
+                    group.add_member(by, by=by)
+        except IntegrityError:  # the same name, or the same student, at the same moment from another request
+            if course_round.groups.filter(name=name).exists():
+                raise taken from None
+            raise ValidationError("You are already in a group; leave it first.") from None
+        return group
 
     def add_member(self, user, *, by) -> GroupMembership:
         """Staff add anyone; a student only themselves (by join code), and only where the round lets
@@ -210,13 +259,22 @@ class Group(models.Model):
         return membership
 
     def remove_member(self, user, *, by) -> None:
+        """The member leaves (or staff remove them); the join code changes, and an empty group goes."""
         if not (self.round.is_staff(by) or by == user):
             raise PermissionDenied("Only staff, or the member themselves, may remove a member.")
         with transaction.atomic():
             deleted, _ = self.memberships.filter(user=user).delete()
-            if deleted:
-                AuditEntry.record(actor=by, action="group.member_removed", obj=self, course_round=self.round,
-                                  student=user, before={"group": self.name, "member": user.username})
+            if not deleted:
+                return
+            AuditEntry.record(actor=by, action="group.member_removed", obj=self, course_round=self.round,
+                              student=user, before={"group": self.name, "member": user.username})
+            if self.memberships.exists() or self.submissions.exists():
+                self.join_code = _join_code()
+                self.save(update_fields=["join_code"])
+            else:
+                AuditEntry.record(actor=by, action="group.deleted", obj=self, course_round=self.round,
+                                  before={"group": self.name})
+                self.delete()
 
     @classmethod
     def of(cls, course_round: CourseRound, user) -> Group | None:
@@ -225,6 +283,8 @@ class Group(models.Model):
 
 
 class GroupMembership(models.Model):
+    """A student's place in a group; `joined_at` decides which of the group's submissions they share."""
+
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_memberships")
     round = models.ForeignKey(CourseRound, on_delete=models.CASCADE, related_name="+",
@@ -236,6 +296,11 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.group}"
+
+    def shares(self, submission: Submission) -> bool:
+        """Whether this member shares a group submission: it was made as their group while they were in it
+        (see `Group`); the submitter's own submissions are theirs whatever their group."""
+        return submission.group_id == self.group_id and submission.created_at >= self.joined_at
 
 
 # ---- accommodations and re-examination --------------------------------------------------------------
@@ -304,17 +369,6 @@ class Accommodation(models.Model):
             self.save(update_fields=["revoked_at", "revoked_by"])
             AuditEntry.record(actor=by, action="accommodation.revoked", obj=self, course_round=self.round,
                               student=self.student, before=before, after=snapshot(self, self.AUDITED))
-
-    @classmethod
-    def deadline_for(cls, assignment: Assignment, user) -> dt.datetime:
-        """The assignment's deadline for this student: the latest extension that applies, if any."""
-        if not getattr(user, "is_authenticated", False):
-            return assignment.deadline
-        extended = cls.objects.filter(
-            Q(part__isnull=True) | Q(part=assignment.part_id), round=assignment.round_id, student=user,
-            kind=cls.Kind.EXTENSION, revoked_at__isnull=True,
-        ).aggregate(latest=Max("extended_deadline"))["latest"]
-        return max(assignment.deadline, extended) if extended else assignment.deadline
 
 
 class ReExamination(models.Model):

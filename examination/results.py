@@ -1,5 +1,7 @@
 """From the database to what examination needs: per student and part the latest submission (their own or
-their group's), its latest run and tier, the oral outcome; then the policy's facts and proposal.
+their group's, by the group rule `GroupMembership.shares`), its latest run and tier, the student's own
+deadline and whether the submission was late for them (`examination.deadlines`), the oral outcome; then
+the policy's facts and proposal. Parts come in the course order (the policy's blocks).
 
 One `RoundResults` loads a whole round in a handful of queries, so the dashboard and the exports stay
 fast for a round of 300 students; the oral session and the student's page load it for one student.
@@ -17,7 +19,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from courseware.models import CheckResult, CourseRound, GradingRun, Part, Role, Submission
+from courseware.models import Assignment, CheckResult, CourseRound, GradingRun, Part, Role, Submission
+from examination.deadlines import Deadline, RoundDeadlines
 from examination.models import (
     AuditEntry,
     ComponentRecord,
@@ -27,7 +30,16 @@ from examination.models import (
     ReExamination,
     StudentProfile,
 )
-from examination.policy import GRADES, Facts, PartFacts, Policy, Proposal, propose_grade, tier_reached
+from examination.policy import (
+    GRADES,
+    Facts,
+    PartFacts,
+    Policy,
+    Proposal,
+    load_policy,
+    propose_grade,
+    tier_reached,
+)
 
 STATUSES = {
     "not_submitted": "not submitted",
@@ -39,14 +51,19 @@ STATUSES = {
 
 
 def part_max_points(part: Part) -> float:
-    manifest = part.current_version.manifest if part.current_version else {}
-    return float(sum(float(c.get("points", 0)) for c in manifest.get("checks", {}).values()))
+    """The points a part offers now (its current version); a graded run carries its own maximum."""
+    return part.current_version.max_points if part.current_version else 0.0
 
 
 def part_required(part: Part) -> bool:
     """E-core parts are required for every passing grade; higher-grade extension parts are not."""
-    manifest = part.current_version.manifest if part.current_version else {}
-    return manifest.get("tier", "E") == "E"
+    return part.current_version.tier == "E" if part.current_version else True
+
+
+def in_course_order(assignments: list[Assignment], policy: Policy) -> list[Assignment]:
+    """A round's assignments in the course order (the policy's blocks); the assignment's own order, then
+    its deadline, only for parts the policy does not name."""
+    return sorted(assignments, key=lambda a: (policy.position(a.part.slug), a.order, a.deadline, a.part.slug))
 
 
 @dataclass
@@ -62,6 +79,8 @@ class Cell:
     max_points: float = 0.0
     oral: str = ""
     kept_from: CourseRound | None = None  # a re-examined student's earlier result
+    deadline: Deadline | None = None  # the student's own deadline for the part
+    late: bool = False  # the submission came after the student's own deadline (as it stands now)
 
     @property
     def status(self) -> str:
@@ -98,7 +117,8 @@ class RoundResults:
     def __init__(self, course_round: CourseRound, policy: Policy | None = None, students=None):
         self.round = course_round
         self.policy = policy
-        self.assignments = list(course_round.assignments.select_related("part__current_version"))
+        self.assignments = in_course_order(list(course_round.assignments.select_related("part__current_version")),
+                                           policy or load_policy())
         self.parts = [a.part for a in self.assignments]
         if students is None:
             students = get_user_model().objects.filter(
@@ -114,25 +134,54 @@ class RoundResults:
         ids = list(self.rows)
         for profile in StudentProfile.objects.filter(user_id__in=ids):
             self.rows[profile.user_id].kth_id = profile.kth_id
-        members_of: dict[int, set[int]] = defaultdict(set)
-        for m in GroupMembership.objects.filter(round=self.round).select_related("group"):
-            members_of[m.group_id].add(m.user_id)
-            if m.user_id in self.rows:
-                self.rows[m.user_id].group = m.group
-        groups = [r.group.pk for r in self.rows.values() if r.group]
+        latest = self._latest_submissions(ids)
+        runs, done, checks = self._runs(latest.values())
+        orals: dict[tuple[int, int], str] = {}
+        for student_id, part_id, outcome in (
+                PartOral.objects.filter(session__round=self.round, session__student_id__in=ids).exclude(outcome="")
+                .order_by("session__opened_at", "session__pk").values_list("session__student_id", "part_id", "outcome")):
+            orals[(student_id, part_id)] = outcome
+        tiers = self.policy.tiers if self.policy else ("E", "C", "A")
+        rules = RoundDeadlines(self.round, ids)
+        for student_id, row in self.rows.items():
+            for assignment in self.assignments:
+                part = assignment.part
+                cell = Cell(part=part, max_points=part_max_points(part), deadline=rules.deadline(assignment, student_id),
+                            oral=orals.get((student_id, part.pk), ""))
+                if (sub := latest.get((student_id, part.pk))) is not None:
+                    cell.submission, cell.run, cell.done_run = sub, runs.get(sub.pk), done.get(sub.pk)
+                    cell.late = cell.deadline.passed(sub.created_at)
+                if cell.done_run is not None:
+                    cell.tier = tier_reached(checks[cell.done_run.pk], tiers)
+                    cell.points = cell.done_run.points or 0.0
+                    cell.max_points = cell.done_run.max_points or cell.max_points
+                row.cells.append(cell)
+        self._load_records(ids)
 
-        # Latest submission per (student, part): their own, or one of their group's.
+    def _latest_submissions(self, ids: list[int]) -> dict[tuple[int, int], Submission]:
+        """Latest submission per (student, part id): their own, or one of their group's that they share."""
+        memberships: dict[int, list[GroupMembership]] = defaultdict(list)
+        for m in GroupMembership.objects.filter(round=self.round, user_id__in=ids).select_related("group"):
+            memberships[m.group_id].append(m)
+            self.rows[m.user_id].group = m.group
         latest: dict[tuple[int, int], Submission] = {}
         submissions = (Submission.objects.filter(assignment__round=self.round)
-                       .filter(Q(submitter_id__in=ids) | Q(group_id__in=groups))
+                       .filter(Q(submitter_id__in=ids) | Q(group_id__in=list(memberships)))
                        .select_related("assignment").order_by("created_at", "pk"))
         for sub in submissions:
-            owners = {sub.submitter_id} | (members_of.get(sub.group_id, set()) if sub.group_id else set())
-            for owner in owners & set(ids):
+            owners = {m.user_id for m in memberships.get(sub.group_id, ()) if m.shares(sub)}
+            if sub.submitter_id in self.rows:
+                owners.add(sub.submitter_id)
+            for owner in owners:
                 latest[(owner, sub.assignment.part_id)] = sub
+        return latest
+
+    @staticmethod
+    def _runs(submissions) -> tuple[dict[int, GradingRun], dict[int, GradingRun], dict[int, list[tuple[str, bool]]]]:
+        """Per submission id its latest run and its latest done run; per done run its checks' (tier, passed)."""
         runs: dict[int, GradingRun] = {}
         done: dict[int, GradingRun] = {}
-        for run in GradingRun.objects.filter(submission__in={s.pk for s in latest.values()}).order_by("created_at", "pk"):
+        for run in GradingRun.objects.filter(submission__in={s.pk for s in submissions}).order_by("created_at", "pk"):
             runs[run.submission_id] = run
             if run.status == GradingRun.Status.DONE:
                 done[run.submission_id] = run
@@ -140,25 +189,10 @@ class RoundResults:
         for run_id, tier, passed in CheckResult.objects.filter(run__in=list(done.values())).values_list(
                 "run_id", "tier", "passed"):
             checks[run_id].append((tier, passed))
-        orals: dict[tuple[int, int], str] = {}
-        for student_id, part_id, outcome in (
-                PartOral.objects.filter(session__round=self.round, session__student_id__in=ids).exclude(outcome="")
-                .order_by("session__opened_at", "session__pk").values_list("session__student_id", "part_id", "outcome")):
-            orals[(student_id, part_id)] = outcome
-        tiers = self.policy.tiers if self.policy else ("E", "C", "A")
-        for student_id, row in self.rows.items():
-            for part in self.parts:
-                cell = Cell(part=part, max_points=part_max_points(part))
-                sub = latest.get((student_id, part.pk))
-                if sub is not None:
-                    cell.submission, cell.run = sub, runs.get(sub.pk)
-                    cell.done_run = done.get(sub.pk)
-                    if cell.done_run is not None:
-                        cell.tier = tier_reached(checks[cell.done_run.pk], tiers)
-                        cell.points = cell.done_run.points or 0.0
-                        cell.max_points = cell.done_run.max_points or cell.max_points
-                cell.oral = orals.get((student_id, part.pk), "")
-                row.cells.append(cell)
+        return runs, done, checks
+
+    def _load_records(self, ids: list[int]) -> None:
+        """What staff recorded: components, decisions, re-examinations; then the proposal."""
         for record in ComponentRecord.objects.filter(round=self.round, student_id__in=ids):
             self.rows[record.student_id].components[record.component] = record
         for decision in GradeDecision.objects.filter(round=self.round, student_id__in=ids,

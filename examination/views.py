@@ -95,12 +95,8 @@ def my_results(request: HttpRequest, round_id: int) -> HttpResponse:
     for session in sessions:
         session.title = block.title if (block := policy.block(session.block)) else session.block
     row = results.row(request.user)
-    parts = []
-    for assignment, cell in zip(results.assignments, row.cells, strict=True):
-        deadline = Accommodation.deadline_for(assignment, request.user)
-        parts.append((cell, deadline, deadline != assignment.deadline))
     return render(request, "examination/my_results.html", {
-        "round": course_round, "row": row, "parts": parts, "sessions": sessions,
+        "round": course_round, "row": row, "sessions": sessions,
         "components": [(spec, row.components.get(spec.key)) for spec in policy.components],
         "group": Group.of(course_round, request.user), "decision": GradeDecision.current(course_round, request.user)})
 
@@ -349,21 +345,9 @@ def _group_action(request: HttpRequest, course_round: CourseRound, action) -> Ht
 @require_POST
 def group_create(request: HttpRequest, round_id: int) -> HttpResponse:
     course_round = _round(request, round_id)
-    staff = course_round.is_staff(request.user)
-    if not staff and not (is_student(course_round, request.user) and RoundSettings.of(course_round).students_form_groups):
-        raise PermissionDenied("Groups in this round are formed by staff.")
     form = forms.GroupNameForm(request.POST)
-    if not form.is_valid() or course_round.groups.filter(name=form.cleaned_data["name"]).exists():
-        messages.error(request, "Give the group a name no other group in the round has.")
-        return redirect("exam:groups", round_id=course_round.pk)
-
-    def create():
-        if not staff and Group.of(course_round, request.user):
-            raise ValidationError("You are already in a group; leave it first.")
-        group = Group.objects.create(round=course_round, name=form.cleaned_data["name"], created_by=request.user)
-        if not staff:
-            group.add_member(request.user, by=request.user)
-    return _group_action(request, course_round, create)
+    name = form.cleaned_data["name"] if form.is_valid() else ""
+    return _group_action(request, course_round, lambda: Group.start(course_round, name, by=request.user))
 
 
 @login_required
@@ -466,17 +450,13 @@ def reexamination(request: HttpRequest, round_id: int) -> HttpResponse:
 @require_POST
 def round_settings(request: HttpRequest, round_id: int) -> HttpResponse:
     course_round = _examiner_round(request, round_id)
-    current = RoundSettings.of(course_round)
-    before = {"late_policy": current.late_policy, "max_group_size": current.max_group_size,
-              "students_form_groups": current.students_form_groups}
-    form = forms.RoundSettingsForm(request.POST, instance=current)
+    form = forms.RoundSettingsForm(request.POST, instance=RoundSettings.of(course_round))
     if form.is_valid():
-        saved = form.save()
-        AuditEntry.record(actor=request.user, action="round.settings", obj=saved, course_round=course_round,
-                          before=before, after={k: getattr(saved, k) for k in before})
-        messages.success(request, "Round rules saved.")
+        changed = form.save(commit=False).save_by(request.user)
+        messages.success(request, "Round rules saved." if changed else "Nothing changed.")
     else:
-        messages.error(request, form.errors.as_text())
+        messages.error(request, " ".join(f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}"
+                                         for f, e in form.errors.items()))
     return redirect("exam:accommodations", round_id=course_round.pk)
 
 

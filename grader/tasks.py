@@ -21,11 +21,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from courseware.models import CheckResult, GradingRun, Part, PartVersion, RunArtifact
-from grader import archives
+from courseware.models import CheckResult, GradingRun, Part, RunArtifact
 from grader.engine import GradeReport, grade
 from grader.parts import PartError, load_part
 from grader.sandbox import InfrastructureError
+from grader.workspace import extracted
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 20
@@ -52,13 +52,6 @@ def enqueue(run_id: int) -> bool:
 
 def enqueue_on_commit(run_id: int) -> None:
     transaction.on_commit(lambda: enqueue(run_id))
-
-
-def _version_for(part_spec) -> PartVersion:
-    part, _ = Part.objects.get_or_create(slug=part_spec.slug, defaults={"title": part_spec.title})
-    version, _ = PartVersion.objects.get_or_create(
-        part=part, content_hash=part_spec.content_hash, defaults={"manifest": part_spec.manifest})
-    return version
 
 
 def _finish(run: GradingRun, attempt: int, **fields) -> bool:
@@ -117,19 +110,15 @@ def grade_run(self, run_id: int) -> str:
                 error_reason=f"Grading failed {settings.GRADER_MAX_ATTEMPTS} times because of the platform. "
                              "Staff have been notified; this submission does not count against your limit.")
         return "gave-up"
-    version = _version_for(part)
+    version, _ = Part.record_version(part)  # what this run is graded with; results pages read it from here
     run.fenced(attempt).update(part_version=version, backend=settings.GRADER_BACKEND)
-    workdir = settings.GRADER_WORK_DIR / f"run-{run_id}-{attempt}"
     for stale in Path(settings.GRADER_WORK_DIR).glob(f"run-{run_id}-*"):
         shutil.rmtree(stale, ignore_errors=True)  # an earlier attempt's, whose worker was killed (no finally ran)
+    label = f"run-{run_id}-{attempt}"
     try:
-        workdir.mkdir(parents=True, mode=0o755)
-        submission_dir = workdir / "submission"
-        submission_dir.mkdir(mode=0o755)
-        os.chmod(workdir, 0o755)
-        archives.extract(run.submission.archive_path, submission_dir)
-        report = grade(part, submission_dir, backend_name=settings.GRADER_BACKEND, label=f"run-{run_id}-{attempt}",
-                       progress=lambda phase: run.fenced(attempt).update(phase=phase[:64]))
+        with extracted(run.submission.archive_path, name=label) as submission_dir:
+            report = grade(part, submission_dir, backend_name=settings.GRADER_BACKEND, label=label,
+                           progress=lambda phase: run.fenced(attempt).update(phase=phase[:64]))
     except InfrastructureError as exc:
         log.warning("run %s attempt %s: infrastructure error: %s", run_id, attempt, exc)
         run.fenced(attempt).update(status=GradingRun.Status.QUEUED, phase="waiting to retry (platform problem)",
@@ -142,8 +131,6 @@ def grade_run(self, run_id: int) -> str:
                 error_reason="The grader failed on our side. Staff have been notified; this does not count "
                              "against your submission limit.")
         return "grader-error"
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     if not _store_report(run, attempt, report):
         log.warning("run %s attempt %s lost its lease before storing results; discarded", run_id, attempt)
         return "lost-lease"

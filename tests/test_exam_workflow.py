@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from courseware.models import Assignment, CheckResult, CourseRound, Enrollment, GradingRun, Role, Submission
+from courseware.uploads import facts_at_upload
+from examination import deadlines
 from examination.models import (
     Accommodation,
     AuditEntry,
@@ -43,10 +45,12 @@ MDN_BANK = len(tomllib.loads((MDN / "oral.toml").read_text())["questions"])
 
 
 def graded_submission(assignment, student, *, failing=(), status=GradingRun.Status.DONE, when=None) -> Submission:
-    """A submission with a finished grading run and its check results, written directly: no sandbox."""
+    """A submission with a finished grading run and its check results, written directly: no sandbox. It
+    records what the upload service records at upload (lateness, group)."""
     when = when or timezone.now()
     submission = Submission.objects.create(assignment=assignment, submitter=student, sha256="0" * 64, size=100,
-                                           files=["mdn.py"], declaration="none", created_at=when)
+                                           files=["mdn.py"], declaration="none", created_at=when,
+                                           **facts_at_upload(assignment, student, when))
     points = sum(p for name, p in MDN_CHECKS if name not in failing)
     run = GradingRun.objects.create(submission=submission, status=status, points=points, max_points=10,
                                     all_passed=not failing, finished_at=when)
@@ -57,6 +61,11 @@ def graded_submission(assignment, student, *, failing=(), status=GradingRun.Stat
                                        max_points=pts, value=-1.0 if name == "nll" else 0.0,
                                        threshold=-0.9 if name == "nll" else 1e-4, direction="max")
     return submission
+
+
+def refusal_reason(assignment, student, now=None) -> str | None:
+    refusal = deadlines.refusal(assignment, student, now)
+    return refusal.message if refusal else None
 
 
 def open_oral(course_round, student, by) -> OralSession:
@@ -382,23 +391,23 @@ def test_extensions_move_the_deadline_and_the_late_flag(client, people, assignme
         "description": "", "coordinator_reference": "Funka 2026/117"})
     assert response.status_code == 302
     extension = Accommodation.objects.get()
-    assert Accommodation.deadline_for(assignment, alice) == extension.extended_deadline
-    assert Accommodation.deadline_for(assignment, bob) == assignment.deadline
+    assert deadlines.deadline_for(assignment, alice).at == extension.extended_deadline
+    assert deadlines.deadline_for(assignment, bob).at == assignment.deadline
     late_alice = graded_submission(assignment, alice, when=after_deadline)
     late_bob = graded_submission(assignment, bob, when=after_deadline)
     assert (late_alice.late, late_bob.late) == (False, True)
     assert AuditEntry.objects.get(action="accommodation.granted").after["coordinator_reference"] == "Funka 2026/117"
 
     # Refuse-late rounds refuse after the student's own deadline.
-    assert assignment.refusal_reason(bob, after_deadline) is None  # the default: accept and flag
+    assert refusal_reason(assignment, bob, after_deadline) is None  # the default: accept and flag
     RoundSettings.objects.create(round=assignment.round, late_policy=RoundSettings.LatePolicy.REFUSE)
-    assert "does not accept late work" in assignment.refusal_reason(bob, after_deadline)
-    assert assignment.refusal_reason(alice, after_deadline) is None
-    assert "does not accept late work" in assignment.refusal_reason(alice, extension.extended_deadline + dt.timedelta(minutes=1))
+    assert "does not accept late work" in refusal_reason(assignment, bob, after_deadline)
+    assert refusal_reason(assignment, alice, after_deadline) is None
+    assert "does not accept late work" in refusal_reason(assignment, alice, extension.extended_deadline + dt.timedelta(minutes=1))
 
     # Revoked, not deleted: the deadline is the round's again, and the record stays.
     assert client.post(reverse("exam:accommodation_revoke", args=[assignment.round.pk, extension.pk])).status_code == 302
-    assert "does not accept late work" in assignment.refusal_reason(alice, after_deadline)
+    assert "does not accept late work" in refusal_reason(assignment, alice, after_deadline)
     assert Accommodation.objects.get().revoked_at is not None
     assert AuditEntry.objects.filter(action="accommodation.revoked").exists()
 
@@ -432,13 +441,13 @@ def test_work_is_refused_after_the_two_year_examinable_until(people, assignment)
     CourseRound.objects.filter(pk=course_round.pk).update(examinable_until=timezone.localdate() + dt.timedelta(days=1))
     assignment.refresh_from_db()
     last_day = timezone.make_aware(dt.datetime.combine(assignment.round.examinable_until, dt.time(23, 0)))
-    assert assignment.refusal_reason(people["alice"], last_day) is None
-    refusal = assignment.refusal_reason(people["alice"], last_day + dt.timedelta(hours=2))
+    assert refusal_reason(assignment, people["alice"], last_day) is None
+    refusal = refusal_reason(assignment, people["alice"], last_day + dt.timedelta(hours=2))
     assert refusal and "no longer accepts work" in refusal
     # No extension reaches past it: the syllabus rule comes first.
     Accommodation.grant(by=people["erik"], round=assignment.round, student=people["alice"], kind="extension",
                         extended_deadline=last_day + dt.timedelta(days=30), coordinator_reference="R")
-    assert "no longer accepts work" in assignment.refusal_reason(people["alice"], last_day + dt.timedelta(days=3))
+    assert "no longer accepts work" in refusal_reason(assignment, people["alice"], last_day + dt.timedelta(days=3))
 
 
 # ---- groups: shared submissions, individual orals and grades -----------------------------------------------
@@ -485,7 +494,7 @@ def test_groups_share_submissions_but_each_member_has_their_own_oral_and_grade(
     client.post(reverse("exam:group_remove_member", args=[course_round.pk, group.pk, bob.pk]))
     assert not Submission.objects.get(pk=submission.pk).visible_to(bob)
     assert list(AuditEntry.objects.filter(action__startswith="group.").values_list("action", flat=True).order_by("pk")) == [
-        "group.member_added", "group.member_added", "group.member_removed"]
+        "group.created", "group.member_added", "group.member_added", "group.member_removed"]
 
 
 def test_staff_form_groups_where_students_may_not(client, people, course_round):

@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import reverse
 
 from courseware.models import CheckResult, GradingRun, RunArtifact, Submission
+from examination import deadlines
 
 from .conftest import MDN, REPO, point_producer_at, zip_folder
 
@@ -109,7 +110,7 @@ def test_a_run_that_failed_because_of_the_platform_does_not_use_up_the_limit(
     assert "does not count against your limit" in run.error_reason
     assert run.attempt == 2 and "sandbox image dd2601-sandbox-missing:none is missing" in run.staff_log
     assert assignment.submissions_counted_today(alice) == 0
-    assert assignment.refusal_reason(alice) is None
+    assert deadlines.refusal(assignment, alice) is None
 
     assert upload(client, assignment, "second").status_code == 302  # the student may submit again
     assert assignment.submissions_counted_today(alice) == 1

@@ -1,11 +1,11 @@
 """Load every part under assignments/lab1 into the database. Idempotent: a part whose folder did not
-change keeps its version; any change to any file makes a new version (by content hash)."""
+change keeps its version; any change to any file makes a new version (by content hash), which becomes the
+part's current version (`Part.record_version`, the same function the grader uses)."""
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from courseware.models import Part, PartVersion
+from courseware.models import Part
 from grader.parts import PartError, load_part_dir, parts_root
 
 
@@ -22,13 +22,7 @@ class Command(BaseCommand):
                 problems.append(str(exc))
                 self.stderr.write(f"{folder.name:24s} NOT IMPORTED: {exc}")
         for spec in specs:
-            with transaction.atomic():
-                part, _ = Part.objects.update_or_create(slug=spec.slug, defaults={"title": spec.title})
-                version, created = PartVersion.objects.get_or_create(
-                    part=part, content_hash=spec.content_hash, defaults={"manifest": spec.manifest})
-                if part.current_version_id != version.pk:
-                    part.current_version = version
-                    part.save(update_fields=["current_version"])
+            _, created = Part.record_version(spec)
             state = "new version" if created else "unchanged"
             self.stdout.write(f"{spec.slug:24s} {spec.content_hash[:12]}  {state}")
         call_command("import_oral_questions", stdout=self.stdout, stderr=self.stderr)

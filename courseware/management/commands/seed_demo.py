@@ -1,4 +1,5 @@
-"""A demo round with every imported part and one account per role. Idempotent."""
+"""A demo round with every imported part, in the course order with a deadline a week after the one
+before, and one account per role. Idempotent."""
 
 import datetime as dt
 
@@ -7,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from courseware.models import Assignment, Course, CourseRound, Enrollment, Part, Role
+from examination.policy import load_policy
 
 DEMO_ACCOUNTS = [
     ("examiner", "Eva", "Examiner", Role.EXAMINER),
@@ -30,7 +32,8 @@ class Command(BaseCommand):
                 "name": "Demo round", "starts_on": today - dt.timedelta(days=14), "ends_on": today + dt.timedelta(days=90),
                 # the syllabus: examination possible two academic years after the course was last given
                 "examinable_until": today + dt.timedelta(days=90 + 2 * 365)})
-        for order, part in enumerate(Part.objects.all()):
+        policy = load_policy()
+        for order, part in enumerate(sorted(Part.objects.all(), key=lambda p: (policy.position(p.slug), p.slug))):
             Assignment.objects.get_or_create(round=course_round, part=part, defaults={
                 "deadline": timezone.now() + dt.timedelta(days=21 + 7 * order), "order": order})
         User = get_user_model()
