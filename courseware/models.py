@@ -179,7 +179,9 @@ class Assignment(models.Model):
 class Submission(models.Model):
     """An uploaded archive, stored content-addressed by the sha256 of its canonical zip (see
     `grader.archives`). Made only by the upload service, `courseware.uploads.submit`, which sets `late`
-    (against the student's own deadline, at upload) and `group` (the submitter's group then)."""
+    (against the student's own deadline, at upload: the record of what the student was told) and `group`
+    (the submitter's group then). Pages ask `examination.deadlines` instead of reading `late`, so an
+    extension the examiner grants afterwards shows."""
 
     assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="submissions")
     submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from courseware import uploads
 from courseware.forms import SubmissionForm
 from courseware.models import Assignment, CourseRound, GradingRun, RunArtifact, Submission
-from examination.deadlines import standing
+from examination.deadlines import is_late, standing
 from examination.results import RoundResults
 from grader.parts import PartError, load_part
 
@@ -163,7 +163,8 @@ def _submission_context(request: HttpRequest, submission: Submission) -> dict:
     if run and run.is_finished:
         artifacts = run.artifacts.defer("data") if is_staff else run.artifacts.defer("data").filter(audience="student")
     return {"submission": submission, "run": run, "checks": checks, "is_staff": is_staff,
-            "runs": submission.runs.all(), "artifacts": artifacts}
+            "runs": submission.runs.all(), "artifacts": artifacts,
+            "late": is_late(submission.assignment, submission.submitter, submission.created_at)}
 
 
 @login_required

@@ -128,3 +128,17 @@ def test_courseware_models_never_import_examination(module):
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not [name for name in imported if name.startswith("examination")]
+
+
+def test_an_extension_granted_after_a_late_submission_shows_on_every_page(client, people, assignment):
+    """The stored flag records what the upload decided; the pages ask the service, so they follow the
+    examiner's later decision."""
+    submission = graded_submission(assignment, people["alice"], when=assignment.deadline + dt.timedelta(hours=1))
+    assert submission.late
+    client.force_login(people["alice"])
+    urls = [reverse("submission", args=[submission.pk]), reverse("assignment", args=[assignment.pk]),
+            reverse("round", args=[assignment.round.pk]), reverse("exam:my_results", args=[assignment.round.pk])]
+    assert all('class="badge late">late<' in client.get(url).content.decode() for url in urls)
+    extend(people, assignment, "alice", assignment.deadline + dt.timedelta(days=1))
+    for url in urls:
+        assert 'class="badge late">late<' not in client.get(url).content.decode(), url
