@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.checking import CheckOutcome, format_number
 from grader.engine import GradeReport, grade
+from grader.outcomes import CheckOutcome, format_number
 from grader.parts import PartSpec
 from grader.workspace import submission_workspace
 
@@ -29,7 +29,7 @@ def grade_source(part: PartSpec, source: Path, *, backend: str, seed: int | None
 def report_table(report: GradeReport) -> str:
     rows = [("check", "tier", "vis", "result", "value", "threshold", "margin", "points")]
     for c in report.checks:
-        rows.append((c.name, c.tier, c.visibility, "pass" if c.passed else "FAIL", format_number(c.value),
+        rows.append((c.name, c.tier, c.visibility, "pass" if c.passed else str(c.status).upper(), format_number(c.value),
                      _threshold(c.threshold, c.direction), format_number(c.margin), f"{c.points:g}/{c.max_points:g}"))
     return _table(rows)
 
@@ -58,6 +58,8 @@ def calibrate_part(part: PartSpec, *, backend: str, seeds: list[int],
             per_check.setdefault(c.name, []).append(c)
         if report.error:
             result.problems.append(f"reference, seed {seed}: {report.error}")
+        result.problems += [f"reference, seed {seed}: grader error: {e.strip().splitlines()[-1]}"
+                            for e in report.grader_errors]
     rows = [("check", "tier", "threshold", "worst value", "min margin", "verdict")]
     for name, outcomes in per_check.items():
         spec = part.checks[name]
@@ -92,6 +94,8 @@ def calibrate_part(part: PartSpec, *, backend: str, seeds: list[int],
         report = grade_source(part, folder, backend=backend, seed=seeds[0])
         outcome = {c.name: c for c in report.checks}
         escaped = [n for n in must_fail if outcome[n].passed]
+        result.problems += [f"known-wrong {bug}: grader error: {e.strip().splitlines()[-1]}"
+                            for e in report.grader_errors]
         verdict = f"ESCAPED {escaped}" if escaped else "caught"
         echo(f"== {part.slug}: known-wrong '{bug}' must fail {must_fail}: {verdict}")
         for n in must_fail:

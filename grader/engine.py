@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import importlib.util
 import secrets
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 from django.conf import settings
 
-from grader.checking import Artifact, CheckOutcome, Grading
+from grader.checking import Grading
+from grader.lifetimes import Sandboxes
+from grader.outcomes import Artifact, CheckOutcome
 from grader.parts import PartSpec
-from grader.sandbox import CallFailed, SandboxError, open_backend
-from grader.sandbox.session import Limits
+from grader.sandbox import Backend, ImportFailed, SandboxError, open_backend
+from grader.sandbox.session import Limits, OutputLog, Session
 
 
 @dataclass
@@ -28,6 +33,7 @@ class GradeReport:
     seed: int
     checks: list[CheckOutcome]
     error: str = ""  # why grading stopped early, for the student
+    grader_errors: list[str] = field(default_factory=list)  # our bugs: staff must see them; the run is regraded
     student_log: str = ""
     staff_log: str = ""
     timings: dict[str, float] = field(default_factory=dict)
@@ -51,7 +57,12 @@ def load_checks_module(part: PartSpec) -> ModuleType:
     name = f"dd2601_checks_{part.slug}_{part.content_hash[:12]}"
     spec = importlib.util.spec_from_file_location(name, part.checks_file)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # registered, as an import would, so that dataclasses and pickling-free
+    try:                        # introspection in checks.py find their module
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     if not callable(getattr(module, "grade", None)):
         raise RuntimeError(f"{part.checks_file} defines no grade(g) function")
     return module
@@ -63,46 +74,69 @@ def limits_for(part: PartSpec) -> Limits:
 
 
 def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int | None = None,
-          label: str = "local", progress: Callable[[str], None] | None = None) -> GradeReport:
-    """Raises InfrastructureError when the platform (not the submission) fails."""
+          label: str = "local", progress: Callable[[str], None] | None = None,
+          backend: Backend | None = None) -> GradeReport:
+    """Raises InfrastructureError when the platform (not the submission) fails. `backend` overrides the
+    one named (the fast tests pass an in-process one)."""
     progress = progress or (lambda phase: None)
     if seed is None:
         seed = int(settings.GRADER_SECRET_SEED) if settings.GRADER_SECRET_SEED else secrets.randbits(62)
     checks_module = load_checks_module(part)
-    backend = open_backend(backend_name)
-    on_gpu = part.resources.device == "gpu" and bool(getattr(backend, "gpus", None))
+    backend = backend or open_backend(backend_name)
+    on_gpu = part.resources.device == "gpu" and bool(backend.gpus)
     digest = backend.image_digest()
-    timings: dict[str, float] = {}
     started = time.monotonic()
     run_deadline = started + part.resources.run_seconds
-    entries = {call: ({"stores": e.stores_object} if e.stores_object else {}) for call, e in part.entry_points.items()}
+    limits = limits_for(part)
+    log = OutputLog(limits.log_keep_bytes)
+    log.note("staff", f"seed {seed}, backend {backend.name}, image {digest}, part {part.slug}@{part.content_hash[:12]}")
+    sandbox_seeds = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # apart from the data's
+
+    def launch():
+        return backend.start(submission_dir, limits, label=label, gpu=on_gpu, run_deadline=run_deadline, log=log)
+
+    def hello(session: Session, restore, threads: int | None) -> dict:
+        cpus = int(part.resources.cpus)
+        return session.hello(module=part.module, entries=entries_of(part), threads=min(threads or cpus, cpus),
+                             seed=int(sandbox_seeds.integers(2**31 - 1)), timeout=settings.GRADER_IMPORT_SECONDS,
+                             restore=restore)
+
+    sandboxes = Sandboxes(part, launch, hello)
+    g = Grading(part, sandboxes, seed=seed, on_gpu=on_gpu, log=log, progress_callback=progress)
     error = ""
     progress("starting sandbox")
-    with backend.start(submission_dir, limits_for(part), label=label, gpu=on_gpu, run_deadline=run_deadline) as session:
-        session.log.note("staff", f"seed {seed}, backend {backend.name}, image {digest}, part {part.slug}@{part.content_hash[:12]}")
-        g = Grading(part, session, seed=seed, on_gpu=on_gpu, progress=progress)
-        timings["start"] = time.monotonic() - started
-        try:
-            progress("importing your module")
-            hello = session.hello(module=part.module, entries=entries, threads=int(part.resources.cpus),
-                                  seed=g.torch_seed(), timeout=settings.GRADER_IMPORT_SECONDS)
-            timings["import"] = float(hello.get("import_seconds", 0.0))
-            progress("running checks")
-            checks_module.grade(g)
-        except CallFailed as exc:
-            error = exc.student_message
-            if exc.detail:
-                session.log.note("student" if "could not be imported" in error else "staff", exc.detail)
-        except SandboxError as exc:
-            error = exc.student_message
-        if not error and session.dead_reason is not None:
-            error = session.dead_reason.student_message  # a section caught it; the run still ended there
-        outcomes = g.finish(f"Not checked: {error}" if error else "")
-        timings.update({f"call {k}": round(v, 3) for k, v in g.timings.items()})
-        student_log, staff_log = session.log.text("student"), session.log.text("staff")
-    timings["total"] = time.monotonic() - started
+    try:
+        progress("importing your module")
+        sandboxes.training() if any(e.stores_object for e in part.entry_points.values()) else sandboxes.scoring()
+        progress("running checks")
+        checks_module.grade(g)
+    except ImportFailed as exc:
+        error = exc.student_message
+        log.note("student", exc.detail)  # nothing hidden exists before the import
+    except SandboxError as exc:  # outside any section: stops the run
+        error = exc.student_message
+    except Exception:  # noqa: BLE001 - a bug in checks.py outside any section: keep what was recorded
+        g.grader_error([name for name in part.checks if name not in g.outcomes], traceback.format_exc())
+    finally:
+        sandboxes.shutdown()
+    outcomes = g.finish(f"Not checked: {error}" if error else "")
+    timings = {"total": time.monotonic() - started, "sandbox starts": sandboxes.seconds["start"],
+               "restore": sandboxes.seconds["restore"],
+               **{f"sandboxes {kind}": float(n) for kind, n in sandboxes.started.items()},
+               **{f"call {k}": v for k, v in g.timings.items()}}
     return GradeReport(
         part=part.slug, content_hash=part.content_hash, backend=backend.name, image_digest=digest, seed=seed,
-        checks=outcomes, error=error, student_log=student_log, staff_log=staff_log,
+        checks=outcomes, error=error or first_stop(sandboxes), grader_errors=g.grader_errors,
+        student_log=log.text("student"), staff_log=log.text("staff"),
         timings={k: round(v, 3) for k, v in timings.items()}, artifacts=g.artifacts,
     )
+
+
+def entries_of(part: PartSpec) -> dict[str, dict]:
+    """What the harness needs to know of each entry point: which store the object they return."""
+    return {call: ({"stores": e.stores_object} if e.stores_object else {}) for call, e in part.entry_points.items()}
+
+
+def first_stop(sandboxes: Sandboxes) -> str:
+    """The first sandbox that was stopped (a limit, a crash), for the summary; its checks say the rest."""
+    return sandboxes.stops[0] if sandboxes.stops else ""

@@ -30,7 +30,6 @@ VISIBILITIES = ("public", "hidden", "staff")
 SPEC_RE = re.compile(r"^(?:(?P<name>[A-Za-z_]\w*)\s*:\s*)?(?P<type>[a-z0-9]+)(?:\[(?P<shape>[^\]]*)\])?$")
 TENSOR_KINDS = {"float": "floating", "float32": "floating", "float64": "floating", "int64": "integer",
                 "int": "integer", "long": "integer", "bool": "bool"}
-SCALAR_KINDS = {"number", "int_scalar", "str", "json"}
 
 
 class PartError(ValueError):
@@ -44,15 +43,6 @@ class ValueSpec:
     name: str
     kind: str  # floating | integer | bool | number | int_scalar | str | json
     shape: tuple[str, ...] | None  # dims: digits are fixed sizes, identifiers bind per call
-
-    @property
-    def is_tensor(self) -> bool:
-        return self.shape is not None
-
-    def describe(self) -> str:
-        if self.shape is None:
-            return f"{self.name}: {self.kind}"
-        return f"{self.name}: {self.kind} tensor [{', '.join(self.shape)}]"
 
     @classmethod
     def parse(cls, text: str, where: str, default_name: str = "result") -> ValueSpec:
@@ -87,6 +77,7 @@ class EntryPoint:
     returns: tuple[ValueSpec, ...]  # empty when the result is stored as an object
     stores_object: str | None
     returns_tuple: bool
+    build: str | None = None  # a training entry point: the function that rebuilds its object from its state
 
 
 @dataclass(frozen=True)
@@ -235,7 +226,12 @@ def _parse_entry(call: str, table: dict, where: str) -> EntryPoint:
     else:
         specs = (ValueSpec.parse(str(returns), where),)
         as_tuple = False
-    return EntryPoint(call, str(table.get("doc", "")), args, kwargs, specs, stores, as_tuple)
+    build = None
+    if stores:
+        build = str(table.get("build", f"build_{stores}"))
+        if not build.isidentifier():
+            raise PartError(f"{where}: build {build!r} must name a function of the module")
+    return EntryPoint(call, str(table.get("doc", "")), args, kwargs, specs, stores, as_tuple, build)
 
 
 def _parse_check(name: str, table: dict, where: str) -> CheckSpec:

@@ -2,7 +2,7 @@
 
 from django import template
 
-from grader.checking import format_number
+from grader.outcomes import format_number
 
 register = template.Library()
 

@@ -6,6 +6,9 @@ pointed at stderr first, so anything the student prints lands in the output log,
 protocol stream. Nothing here is trusted by the grader: every answer is checked outside.
 
 Run as:  python3 -I harness.py --submission DIR [--site DIR]
+
+`Dispatcher` answers one request at a time and knows nothing of pipes, so the grader's fast tests can
+drive the very same code in-process (tests/fake_sandbox.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+
+
+def wire_module():
+    """The wire format: `wire` beside this file inside the sandbox, `grader.harness.wire` in the grader."""
+    if __package__:  # imported as grader.harness.harness, by the grader's in-process tests
+        from grader.harness import wire
+    else:  # run as a script in the sandbox, with /opt/harness first on sys.path
+        import wire
+    return wire
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,9 +50,8 @@ class Channel:
         sys.stdout = sys.stderr
         self.inp = sys.stdin.buffer
         sys.stdin = open(os.devnull)  # noqa: SIM115 - student code reading stdin gets nothing
-        from wire import FrameDecoder
-
-        self.decoder = FrameDecoder()
+        self.wire = wire_module()
+        self.decoder = self.wire.FrameDecoder()
         self.pending: list[tuple[dict, bytes]] = []
 
     def receive(self) -> tuple[dict, bytes] | None:
@@ -52,10 +63,8 @@ class Channel:
         return self.pending.pop(0)
 
     def send(self, header: dict, payload: bytes = b"") -> None:
-        from wire import encode_frame
-
         sys.stderr.flush()
-        data = memoryview(encode_frame(header, payload))
+        data = memoryview(self.wire.encode_frame(header, payload))
         while data:
             written = os.write(self.out_fd, data)
             data = data[written:]
@@ -90,39 +99,143 @@ def load_module(submission: Path, module_file: str):
     return module
 
 
+class Dispatcher:
+    """The student's module and the objects its entry points stored, answering one request at a time."""
+
+    def __init__(self, submission: Path):
+        self.submission = submission
+        self.wire = wire_module()
+        self.module: Any = None
+        self.entries: dict[str, dict] = {}
+        self.objects: dict[str, Any] = {}
+
+    def hello(self, request: dict, payload: bytes = b"") -> dict:
+        """Import the student's module, then rebuild the frozen objects the grader sent (a scoring
+        process); the answer says whether each step worked."""
+        import torch
+
+        self.entries = request.get("entries", {})
+        torch.set_num_threads(max(1, int(request.get("threads", 1))))
+        torch.manual_seed(int(request.get("seed", 0)))
+        started = time.perf_counter()
+        try:
+            self.module = load_module(self.submission, request["module"])
+        except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit at import: all are the student's
+            return {"op": "hello", "ok": False, "error": describe_error(exc, self.submission)}
+        imported = time.perf_counter()
+        errors = self.restore(request.get("restore"), payload)
+        return {"op": "hello", "ok": True, "import_seconds": imported - started,
+                "restore_seconds": time.perf_counter() - imported, "restore_errors": errors,
+                "versions": {"python": sys.version.split()[0], "torch": torch.__version__},
+                "cuda": torch.cuda.is_available()}
+
+    def restore(self, packed: Any, payload: bytes) -> dict[str, dict]:
+        """Rebuild each frozen object as `build(config)`, load its tensors and its train/eval modes.
+        Returns the errors by object name: a model that does not restore is the student's to fix."""
+        if not packed:
+            return {}
+        errors: dict[str, dict] = {}
+        for name, spec in self.wire.unpack_value(packed, payload).items():
+            try:
+                build = getattr(self.module, spec["build"], None)
+                if not callable(build):
+                    raise AttributeError(f"your module defines no function {spec['build']}(config) that rebuilds "
+                                         f"{name} for the grader")
+                obj = build(spec["config"])
+                if spec["state"]:
+                    obj.load_state_dict(spec["state"], strict=True)
+                training = set(spec["training"])
+                for module_name, module in getattr(obj, "named_modules", lambda: [])():
+                    module.training = module_name in training
+                self.objects[name] = obj
+            except BaseException as exc:  # noqa: BLE001 - the student's build function, whatever it raises
+                errors[name] = describe_error(exc, self.submission)
+        return errors
+
+    def export(self, request: dict) -> tuple[dict, bytes]:
+        """The declared state of a trained object: its `config` (plain data), its `state_dict()` tensors,
+        which of its submodules are in training mode, and how many threads torch was left to use (a fit
+        that chose one thread scores on one). Nothing else of the training process survives."""
+        import torch
+
+        call_id = request.get("id")
+        started = time.perf_counter()
+        try:
+            obj = self.objects.get(request.get("object"))
+            if obj is None:
+                raise LookupError(f"there is no {request.get('object')!r}: its training call did not succeed")
+            config = getattr(obj, "config", None)
+            if not isinstance(config, dict):
+                raise TypeError(f"the object your training function returned ({type(obj).__name__}) has no "
+                                "`config` dict: the grader rebuilds it from its config and its state_dict()")
+            state = dict(obj.state_dict()) if callable(getattr(obj, "state_dict", None)) else {}
+            training = ([n for n, m in obj.named_modules() if m.training]
+                        if isinstance(obj, torch.nn.Module) else [])
+            packed, out = self.wire.pack_value({"config": config, "state": state, "training": training,
+                                                "threads": torch.get_num_threads()})
+            return {"id": call_id, "ok": True, "result": packed, "seconds": time.perf_counter() - started}, out
+        except BaseException as exc:  # noqa: BLE001 - state_dict() and friends are the student's code
+            return {"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
+                    "error": describe_error(exc, self.submission)}, b""
+
+    def call(self, request: dict, payload: bytes) -> tuple[dict, bytes]:
+        """Run one declared entry point and pack its answer (or the exception it raised)."""
+        call_id = request.get("id")
+        entry = request.get("entry")
+        started = time.perf_counter()
+        try:
+            func = self._resolve(entry)
+            arguments = self.wire.unpack_value(request.get("value"), payload)
+            if not isinstance(arguments, dict):
+                raise self.wire.WireError("a call carries a dict of args and kwargs")
+            result = func(*arguments.get("args", []), **arguments.get("kwargs", {}))
+            stores = self.entries[entry].get("stores")
+            if stores:
+                self.objects[stores] = result
+                packed, out = {"$object": stores, "type": type(result).__name__}, b""
+            else:
+                packed, out = self.wire.pack_value(result)
+            return {"id": call_id, "ok": True, "result": packed, "seconds": time.perf_counter() - started}, out
+        except self.wire.WireError as exc:
+            return {"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
+                    "error": {"type": "ResultError", "builtin": True, "message": str(exc), "where": "",
+                              "traceback": ""}}, b""
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the student's too
+            return {"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
+                    "error": describe_error(exc, self.submission)}, b""
+
+    def _resolve(self, entry: Any):
+        if entry not in self.entries:
+            raise LookupError(f"{entry!r} is not an entry point of this part")
+        owner, _, attr = entry.rpartition(".")
+        target = self.objects.get(owner) if owner else self.module
+        if target is None:
+            raise LookupError(f"there is no {owner!r} yet: the call that creates it has not succeeded")
+        func = getattr(target, attr, None)
+        if not callable(func):
+            raise AttributeError(f"your code defines no callable {entry!r}")
+        return func
+
+
 def main() -> int:
     args = parse_args()
     sys.path[:0] = [str(HERE), *args.site]
     channel = Channel()
     # Our own imports come first, so a submission that ships torch.py or numpy.py cannot shadow them.
     import numpy  # noqa: F401
-    import torch
-    from wire import WireError, pack_value, unpack_value
+    import torch  # noqa: F401
 
     submission = Path(args.submission).resolve()
     sys.path.append(str(submission))  # last: the student's helper modules, never ahead of the libraries
+    dispatcher = Dispatcher(submission)
 
-    hello, _ = channel.receive() or ({}, b"")
+    hello, payload = channel.receive() or ({}, b"")
     if hello.get("op") != "hello":
         return 2
-    entries: dict[str, dict] = hello.get("entries", {})
-    torch.set_num_threads(max(1, int(hello.get("threads", 1))))
-    torch.manual_seed(int(hello.get("seed", 0)))
-    started = time.perf_counter()
-    try:
-        module = load_module(submission, hello["module"])
-    except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit at import: all are the student's
-        channel.send({"op": "hello", "ok": False, "error": describe_error(exc, submission)})
+    answer = dispatcher.hello(hello, payload)
+    channel.send(answer)
+    if not answer["ok"]:
         return 0
-    channel.send({
-        "op": "hello",
-        "ok": True,
-        "import_seconds": time.perf_counter() - started,
-        "versions": {"python": sys.version.split()[0], "torch": torch.__version__},
-        "cuda": torch.cuda.is_available(),
-    })
-
-    objects: dict[str, Any] = {}
     while True:
         frame = channel.receive()
         if frame is None:
@@ -130,36 +243,10 @@ def main() -> int:
         request, payload = frame
         if request.get("op") == "bye":
             return 0
-        call_id = request.get("id")
-        entry = request.get("entry")
-        started = time.perf_counter()
-        try:
-            if entry not in entries:
-                raise LookupError(f"{entry!r} is not an entry point of this part")
-            owner, _, attr = entry.rpartition(".")
-            target = objects.get(owner) if owner else module
-            if target is None:
-                raise LookupError(f"there is no {owner!r} yet: the call that creates it has not succeeded")
-            func = getattr(target, attr, None)
-            if not callable(func):
-                raise AttributeError(f"your code defines no callable {entry!r}")
-            arguments = unpack_value(request.get("value"), payload)
-            if not isinstance(arguments, dict):
-                raise WireError("a call carries a dict of args and kwargs")
-            result = func(*arguments.get("args", []), **arguments.get("kwargs", {}))
-            stores = entries[entry].get("stores")
-            if stores:
-                objects[stores] = result
-                packed, out = {"$object": stores, "type": type(result).__name__}, b""
-            else:
-                packed, out = pack_value(result)
-            channel.send({"id": call_id, "ok": True, "result": packed, "seconds": time.perf_counter() - started}, out)
-        except WireError as exc:
-            channel.send({"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
-                          "error": {"type": "ResultError", "builtin": True, "message": str(exc), "where": "", "traceback": ""}})
-        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the student's too
-            channel.send({"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
-                          "error": describe_error(exc, submission)})
+        if request.get("op") == "export":
+            channel.send(*dispatcher.export(request))
+        else:
+            channel.send(*dispatcher.call(request, payload))
 
 
 if __name__ == "__main__":

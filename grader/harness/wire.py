@@ -28,6 +28,10 @@ class WireError(ValueError):
     """A frame or value that breaks the format."""
 
 
+class FrameTooLarge(WireError):
+    """A frame whose declared length is over the limit: refused before anything is buffered."""
+
+
 def encode_frame(header: dict[str, Any], payload: bytes = b"") -> bytes:
     head = json.dumps(header, allow_nan=True, separators=(",", ":")).encode()
     return PREFIX.pack(MAGIC, len(head), len(payload)) + head + payload
@@ -48,7 +52,7 @@ class FrameDecoder:
             if magic != MAGIC:
                 raise WireError("the protocol stream does not start with a frame marker")
             if head_len > self.max_header or payload_len > self.max_payload:
-                raise WireError(f"a frame of {head_len} + {payload_len} bytes exceeds the size limit")
+                raise FrameTooLarge(f"a frame of {head_len} + {payload_len} bytes exceeds the size limit")
             end = PREFIX.size + head_len + payload_len
             if len(self.buffer) < end:
                 return
@@ -86,29 +90,35 @@ def pack_value(value: Any) -> tuple[Any, bytes]:
             return walk(torch.from_numpy(np.ascontiguousarray(v)), depth)
         if isinstance(v, np.generic):
             return walk(v.item(), depth)
-        if v is None or isinstance(v, (bool, int, str)):
-            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**63:
-                raise WireError("an integer is too large to send")
-            return v
-        if isinstance(v, float):
-            return v if math.isfinite(v) else {"$f": repr(v)}
-        if isinstance(v, (list, tuple)):
-            if len(v) > MAX_ITEMS:
-                raise WireError("a list is too long to send")
-            return [walk(x, depth + 1) for x in v]
-        if isinstance(v, dict):
-            if len(v) > MAX_ITEMS:
-                raise WireError("a dict is too large to send")
-            out = {}
-            for k, x in v.items():
-                if not isinstance(k, str) or k.startswith("$"):
-                    raise WireError("dict keys must be strings that do not start with '$'")
-                out[k] = walk(x, depth + 1)
-            return out
+        if v is None or isinstance(v, (bool, int, str, float)):
+            return _pack_scalar(v)
+        if isinstance(v, (list, tuple, dict)):
+            return _pack_container(v, lambda x: walk(x, depth + 1))
         raise WireError(f"a value of type {type(v).__name__} cannot be sent (use tensors, numbers, lists, dicts)")
 
     packed = walk(value, 0)
     return packed, (save(tensors) if tensors else b"")
+
+
+def _pack_scalar(v: None | bool | int | str | float) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else {"$f": repr(v)}
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**63:
+        raise WireError("an integer is too large to send")
+    return v
+
+
+def _pack_container(v: list | tuple | dict, walk: Any) -> Any:
+    if len(v) > MAX_ITEMS:
+        raise WireError(f"a {'dict' if isinstance(v, dict) else 'list'} is too {'large' if isinstance(v, dict) else 'long'} to send")
+    if not isinstance(v, dict):
+        return [walk(x) for x in v]
+    out = {}
+    for k, x in v.items():
+        if not isinstance(k, str) or k.startswith("$"):
+            raise WireError("dict keys must be strings that do not start with '$'")
+        out[k] = walk(x)
+    return out
 
 
 def unpack_value(packed: Any, payload: bytes) -> Any:

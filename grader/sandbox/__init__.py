@@ -8,11 +8,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import Protocol
+
 from grader.sandbox.session import (
     CallFailed,
+    ImportFailed,
     InfrastructureError,
     LimitExceeded,
     Limits,
+    OutputLog,
     ProtocolViolation,
     SandboxCrashed,
     SandboxError,
@@ -22,7 +28,25 @@ from grader.sandbox.session import (
 BACKENDS = ("docker", "bwrap", "unsafe-local")
 
 
-def open_backend(name: str):
+class Backend(Protocol):
+    """What the engine needs of a way to isolate a run. Docker, bubblewrap and the unsafe local
+    subprocess implement it; a backend that cannot do something says so by raising InfrastructureError."""
+
+    name: str
+    gpus: list[str]  # GPUs (UUIDs) this worker may hand to a sandbox; empty when it has none
+
+    def image_digest(self) -> str:
+        """What the sandbox runs (image id, or a hash of interpreter, site and harness): stored with the run."""
+        ...
+
+    def start(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool,
+              run_deadline: float, log: OutputLog | None = None) -> contextlib.AbstractContextManager[Session]:
+        """A fresh sandbox running the harness over `submission_dir` (read-only); removed on exit, with
+        everything it started. Its output goes to `log` (one log for all the sandboxes of a run)."""
+        ...
+
+
+def open_backend(name: str) -> Backend:
     """The backend object for a name; importing lazily keeps the docker SDK off paths that don't need it."""
     if name == "docker":
         from grader.sandbox.docker_backend import DockerBackend
@@ -41,10 +65,13 @@ def open_backend(name: str):
 
 __all__ = [
     "BACKENDS",
+    "Backend",
     "CallFailed",
+    "ImportFailed",
     "InfrastructureError",
     "LimitExceeded",
     "Limits",
+    "OutputLog",
     "ProtocolViolation",
     "SandboxCrashed",
     "SandboxError",

@@ -51,7 +51,7 @@ from django.conf import settings
 
 from grader.sandbox import seccomp
 from grader.sandbox.local_backend import ProcessTransport, serve_process
-from grader.sandbox.session import InfrastructureError, Limits, Session
+from grader.sandbox.session import InfrastructureError, Limits, OutputLog, Session
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ class BwrapBackend:
                 "--chdir", "/tmp", "--clearenv",
                 "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
                 "--setenv", "OMP_NUM_THREADS", threads, "--setenv", "MKL_NUM_THREADS", threads,
-                "--setenv", "OMP_WAIT_POLICY", "PASSIVE",  # as the docker backend: spinning threads starve a shared CPU "--setenv", "OMP_WAIT_POLICY", "PASSIVE",
+                "--setenv", "OMP_WAIT_POLICY", "PASSIVE",  # as the docker backend: spinning threads starve a shared CPU
                 "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONUNBUFFERED", "1"]
         if seccomp_fd is not None:
             args += ["--seccomp", str(seccomp_fd)]
@@ -397,7 +397,7 @@ class BwrapBackend:
 
     @contextlib.contextmanager
     def start(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool,
-              run_deadline: float) -> Iterator[Session]:
+              run_deadline: float, log: OutputLog | None = None) -> Iterator[Session]:
         if gpu:
             raise InfrastructureError("the bwrap backend does not hand out GPUs; use the docker backend")
         name = f"run-{label}-{uuid.uuid4().hex[:8]}"[:120]
@@ -439,7 +439,7 @@ class BwrapBackend:
                 os.close(fd)
         session: Session | None = None
         try:
-            with serve_process(proc, BwrapTransport, limits, run_deadline=run_deadline,
+            with serve_process(proc, BwrapTransport, limits, run_deadline=run_deadline, log=log,
                                submission_dir=submission_dir, cgroups=cgroups) as session:
                 yield session
         finally:

@@ -24,7 +24,7 @@ from django.conf import settings
 from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from grader.sandbox import seccomp
-from grader.sandbox.session import InfrastructureError, Limits, Session
+from grader.sandbox.session import InfrastructureError, Limits, OutputLog, Session
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,9 @@ class DockerTransport:
                 self.raw.sendall(data)
             except OSError:
                 pass  # the container is gone; the reader reports EOF and the session explains why
+
+    def drain(self) -> None:
+        """Nothing to wait for: the attach stream carries stdout and stderr in the order they were written."""
 
     def kill(self) -> None:
         if self.killed:
@@ -203,7 +206,7 @@ class DockerBackend:
 
     @contextlib.contextmanager
     def start(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool,
-              run_deadline: float) -> Iterator[Session]:
+              run_deadline: float, log: OutputLog | None = None) -> Iterator[Session]:
         self._remove_leftovers()
         container = None
         sock = None
@@ -214,7 +217,8 @@ class DockerBackend:
                 sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
                 session_ref: list[Session] = []
                 transport = DockerTransport(container, sock, session_ref)
-                session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir)
+                session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir,
+                                  log=log)
                 session_ref.append(session)
                 transport.reader.start()
                 container.start()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from grader.sandbox.session import Limits, Session
+from grader.sandbox.session import Limits, OutputLog, Session
 
 HARNESS = Path(__file__).resolve().parent.parent / "harness" / "harness.py"
 
@@ -36,15 +36,16 @@ class ProcessTransport:
         self.proc = proc
         self.session_ref = session_ref
         self.lock = threading.Lock()
-        self.busy = {"on_stdout": False, "on_stderr": False}
+        self.busy = {"stdout": False, "stderr": False}
         self.readers = [
-            threading.Thread(target=self._pump, args=(proc.stdout, "on_stdout"), daemon=True),
-            threading.Thread(target=self._pump, args=(proc.stderr, "on_stderr"), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stdout, "stdout"), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stderr, "stderr"), daemon=True),
         ]
         self.open_streams = 2
 
-    def _pump(self, stream, method: str) -> None:
+    def _pump(self, stream, which: str) -> None:
         session = self.session_ref[0]
+        deliver = session.on_stdout if which == "stdout" else session.on_stderr
         fd = stream.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -52,19 +53,19 @@ class ProcessTransport:
             while True:
                 poller.poll()
                 with self.lock:
-                    self.busy[method] = True  # before reading: drain() must not see an empty pipe and idle reader
+                    self.busy[which] = True  # before reading: drain() must not see an empty pipe and idle reader
                 try:
                     chunk = os.read(fd, 1 << 16)
                 except OSError:
                     chunk = b""
                 if not chunk:
                     break
-                getattr(session, method)(chunk)
+                deliver(chunk)
                 with self.lock:
-                    self.busy[method] = False
+                    self.busy[which] = False
         finally:
             with self.lock:
-                self.busy[method] = False
+                self.busy[which] = False
                 self.open_streams -= 1
                 last = self.open_streams == 0
             if last:
@@ -80,7 +81,7 @@ class ProcessTransport:
             except OSError:
                 return
             with self.lock:  # checked after the pipe: a reader that took the bytes is still busy
-                busy = self.busy["on_stderr"]
+                busy = self.busy["stderr"]
             if not pending and not busy:
                 return
             time.sleep(0.002)
@@ -104,12 +105,13 @@ class ProcessTransport:
 
 @contextlib.contextmanager
 def serve_process(proc: subprocess.Popen, transport_class: type[ProcessTransport], limits: Limits, *,
-                  run_deadline: float, submission_dir: Path, **transport_kwargs) -> Iterator[Session]:
+                  run_deadline: float, submission_dir: Path, log: OutputLog | None = None,
+                  **transport_kwargs) -> Iterator[Session]:
     """A Session over a started harness process's pipes. However the `with` ends, the process is killed
     and reaped, its reader threads joined and its pipes closed: nothing outlives the run."""
     session_ref: list[Session] = []
     transport = transport_class(proc, session_ref, **transport_kwargs)
-    session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir)
+    session = Session(transport, limits, run_deadline=run_deadline, submission_dir=submission_dir, log=log)
     session_ref.append(session)
     for reader in transport.readers:
         reader.start()
@@ -130,13 +132,14 @@ def serve_process(proc: subprocess.Popen, transport_class: type[ProcessTransport
 
 class UnsafeLocalBackend:
     name = "unsafe-local"
+    gpus: list[str] = []  # never hands out a GPU
 
     def image_digest(self) -> str:
         return f"local-python-{sys.version.split()[0]}"
 
     @contextlib.contextmanager
     def start(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool,
-              run_deadline: float) -> Iterator[Session]:
+              run_deadline: float, log: OutputLog | None = None) -> Iterator[Session]:
         threads = str(max(1, int(limits.cpus)))
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(submission_dir.parent),
                "OMP_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -146,5 +149,5 @@ class UnsafeLocalBackend:
             cwd=submission_dir.parent, env=env, start_new_session=True,
         )
         with serve_process(proc, ProcessTransport, limits, run_deadline=run_deadline,
-                           submission_dir=submission_dir) as session:
+                           submission_dir=submission_dir, log=log) as session:
             yield session

@@ -14,10 +14,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from grader.harness.wire import FrameDecoder, WireError, encode_frame, pack_value, unpack_value
+from grader.harness.wire import FrameDecoder, FrameTooLarge, WireError, encode_frame, pack_value, unpack_value
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,19 @@ class SandboxError(Exception):
 
 
 class CallFailed(SandboxError):
-    """The student's code raised an exception; the sandbox is still alive."""
+    """The student's code raised an exception; the sandbox is still alive. `exception_type` is a real
+    built-in exception's name (or "" when the student's own class, or a forged report, raised it)."""
 
     kind = "exception"
+
+    def __init__(self, student_message: str, detail: str = "", *, entry: str = "", exception_type: str = ""):
+        super().__init__(student_message, detail)
+        self.entry = entry
+        self.exception_type = exception_type
+
+
+class ImportFailed(CallFailed):
+    """The student's module could not be imported: nothing hidden exists yet, so the traceback is theirs."""
 
 
 class LimitExceeded(SandboxError):
@@ -69,6 +80,15 @@ class ProtocolViolation(SandboxError):
     kind = "protocol"
 
 
+class Violation(StrEnum):
+    """Why the protocol stream can no longer be trusted."""
+
+    FLOOD = "flood"  # far more bytes than any answer could need
+    UNASKED = "unasked"  # an answer to no outstanding request: forged frames
+    MALFORMED = "malformed"  # bytes that are not frames
+    TOO_LARGE = "too_large"  # a frame over the result size limit
+
+
 class InfrastructureError(Exception):
     """The platform failed (Docker down, image missing): not the student's fault, retry the run."""
 
@@ -76,6 +96,10 @@ class InfrastructureError(Exception):
 class Transport(Protocol):
     def write(self, data: bytes) -> None: ...
     def kill(self) -> None: ...
+    def drain(self) -> None:
+        """Return once everything the sandbox already printed has reached the session (output printed
+        before an answer belongs to the call it answers)."""
+        ...
     def exit_status(self) -> tuple[int | None, bool | None]:
         """(exit code or None if unknown, whether the memory limit killed it: None if the backend
         cannot tell). Raises InfrastructureError when the engine that ran the sandbox is gone."""
@@ -150,22 +174,22 @@ class Session:
     """Drives one harness. Not reusable: one session per run, closed in `finally`."""
 
     def __init__(self, transport: Transport, limits: Limits, *, run_deadline: float,
-                 submission_dir: Path | None = None):
+                 submission_dir: Path | None = None, log: OutputLog | None = None):
         self.transport = transport
         self.limits = limits
         self.run_deadline = run_deadline
-        self.log = OutputLog(limits.log_keep_bytes)
+        self.log = log or OutputLog(limits.log_keep_bytes)  # shared by every sandbox of one run
         self.audience = "student"
         self.decoder = FrameDecoder(max_payload=limits.result_max_bytes)
         self.frames: list[tuple[dict, bytes]] = []
         self.protocol_bytes = 0
         self.cond = threading.Condition()
         self.eof = False
-        self.violation: str | None = None
+        self.violation: Violation | None = None
+        self.violation_detail = ""
         self.output_flood = False
         self.next_id = 1
         self.dead_reason: SandboxError | None = None
-        self.hello_info: dict[str, Any] = {}
         # Ids of requests sent and not yet answered ("hello" for the hello). An answer to anything else
         # (a forged frame for a call not made, a second answer to one call) corrupts the channel.
         self.outstanding: set[Any] = set()
@@ -179,20 +203,26 @@ class Session:
             self.protocol_bytes += len(data)
             if self.protocol_bytes > 4 * self.limits.result_max_bytes:
                 # Only the harness should write here; a flood of well-formed frames is still a flood.
-                self.violation = f"more than {4 * self.limits.result_max_bytes} bytes on the protocol stream"
+                self._violate(Violation.FLOOD, f"more than {4 * self.limits.result_max_bytes} bytes on the "
+                              "protocol stream")
                 self.cond.notify_all()
                 return
             try:
                 for header, payload in self.decoder.feed(data):
                     key = "hello" if header.get("op") == "hello" else header.get("id")
                     if not isinstance(key, (str, int)) or isinstance(key, bool) or key not in self.outstanding:
-                        self.violation = f"an answer nobody asked for: {repr(header)[:300]}"
+                        self._violate(Violation.UNASKED, f"an answer nobody asked for: {repr(header)[:300]}")
                         break
                     self.outstanding.discard(key)
                     self.frames.append((header, payload))
+            except FrameTooLarge as exc:
+                self._violate(Violation.TOO_LARGE, str(exc))
             except WireError as exc:
-                self.violation = str(exc)
+                self._violate(Violation.MALFORMED, str(exc))
             self.cond.notify_all()
+
+    def _violate(self, violation: Violation, detail: str) -> None:
+        self.violation, self.violation_detail = violation, detail
 
     def on_stderr(self, data: bytes) -> None:
         total = self.log.add(self.audience, data)
@@ -218,14 +248,14 @@ class Session:
                 # trusted, not even one that arrived before the forgery was noticed.
                 if self.violation:
                     self.transport.kill()
-                    if "exceeds the size limit" in self.violation:
+                    if self.violation == Violation.TOO_LARGE:
                         raise self._dead(LimitExceeded(
                             f"The result of {what} is larger than the limit of "
                             f"{self.limits.result_max_bytes // 2**20} MB; the run was stopped. Return smaller "
-                            "tensors.", self.violation))
+                            "tensors.", self.violation_detail))
                     raise self._dead(ProtocolViolation(
                         f"The grader's channel was corrupted during {what}. Did your code write to file "
-                        "descriptors it did not open?", self.violation))
+                        "descriptors it did not open?", self.violation_detail))
                 for i, (header, payload) in enumerate(self.frames):
                     key = "hello" if header.get("op") == "hello" else header.get("id")
                     if key == want_id:
@@ -267,9 +297,7 @@ class Session:
 
     def _drain(self) -> None:
         """Output printed before an answer belongs to the call it answers (see ProcessTransport.drain)."""
-        drain = getattr(self.transport, "drain", None)
-        if drain is not None:
-            drain()
+        self.transport.drain()
 
     def _send(self, data: bytes, what: str, deadline: float) -> None:
         """Write a request, but never wait on the sandbox longer than the call may take: code that stops
@@ -283,13 +311,18 @@ class Session:
             raise self._dead(LimitExceeded(
                 f"{what} did not read its input within its time limit; it was stopped."))
 
-    def hello(self, *, module: str, entries: dict[str, dict], threads: int, seed: int, timeout: float) -> dict:
+    def hello(self, *, module: str, entries: dict[str, dict], threads: int, seed: int, timeout: float,
+              restore: tuple[Any, bytes] | None = None) -> dict:
+        """Import the student's module and, in a scoring process, rebuild the frozen objects (`restore`:
+        packed states and their payload). The answer's `restore_errors` names objects that did not rebuild."""
         if self.dead_reason:
             raise self.dead_reason
         with self.cond:
             self.outstanding.add("hello")
+        packed, payload = restore or (None, b"")
         self._send(encode_frame({"op": "hello", "module": module, "entries": entries, "threads": threads,
-                                 "seed": seed}), f"importing {module}", time.monotonic() + timeout)
+                                 "seed": seed, "restore": packed}, payload),
+                   f"importing {module}", time.monotonic() + timeout)
         header, _ = self._wait_for("hello", f"importing {module}", timeout)
         self._drain()
         if header.get("op") != "hello":
@@ -297,12 +330,29 @@ class Session:
         if not header.get("ok"):
             err = header.get("error") or {}
             # Import happens before any hidden input exists, so the whole traceback is safe to show.
-            raise CallFailed(
+            raise ImportFailed(
                 f"Your module {module} could not be imported: {err.get('type')}: {err.get('message')}",
-                str(err.get("traceback", "")),
-            )
-        self.hello_info = header
+                str(err.get("traceback", "")), entry=module)
         return header
+
+    def export(self, name: str, *, timeout: float) -> Any:
+        """The declared state of the stored object `name` (unvalidated: see grader.lifetimes)."""
+        call_id = self.next_id
+        self.next_id += 1
+        if self.dead_reason:
+            raise self.dead_reason
+        with self.cond:
+            self.outstanding.add(call_id)
+        what = f"saving the state of {name}"
+        self._send(encode_frame({"op": "export", "id": call_id, "object": name}), what, time.monotonic() + timeout)
+        header, payload = self._wait_for(call_id, what, timeout)
+        if not header.get("ok"):
+            raise self._call_failed(what, header.get("error") or {})
+        try:
+            return unpack_value(header.get("result"), payload)
+        except WireError as exc:
+            raise ProtocolViolation(f"The state of {name} could not be read: it is not in the grader's format.",
+                                    str(exc)) from None
 
     def call(self, entry: str, *args: Any, timeout: float, audience: str = "staff",
              stores_object: bool = False, **kwargs: Any) -> tuple[Any, float]:
@@ -355,7 +405,8 @@ class Session:
             message = f"{entry} raised {kind}" + (f" at {where}" if where else "") + \
                 " while the grader tested it on hidden inputs. Run the public tests to reproduce it."
             self.log.note("staff", detail)
-        return CallFailed(message, detail)
+        return CallFailed(message, detail, entry=entry,
+                          exception_type=kind if kind in BUILTIN_EXCEPTIONS else "")
 
     def _checked_where(self, where: str) -> str:
         match = WHERE_RE.fullmatch(where)

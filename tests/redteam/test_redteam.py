@@ -488,7 +488,7 @@ def test_a_forged_error_report_cannot_carry_hidden_inputs(run, baseline):
                           "computed from the student's outputs, which can encode a hidden input; hidden data is "
                           "drawn fresh per run, so what leaks is useless for the next run", strict=False)
 def test_metric_feedback_cannot_carry_a_hidden_input(run, baseline):
-    from grader.checking import format_number
+    from grader.outcomes import format_number
 
     outcome = run(ATTACKS / "metric_channel_leak")
     assert_no_gain(outcome, baseline)

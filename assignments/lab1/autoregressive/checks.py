@@ -52,15 +52,16 @@ hence the threshold 6: about 2x from both sides.
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch.nn.functional import logsigmoid
 
 from grader.checking import ResultInvalid
-from grader.digits import bernoulli_nll, secret_split
+from grader.checklib.copies import exact_copy_fraction
+from grader.checklib.digits import bernoulli_nll, secret_split, show_mosaic
 
 V, T, LAG, P_COPY = 16, 64, 8, 0.8
 Q_OTHER = (1 - P_COPY) / V                     # 0.0125
@@ -88,10 +89,6 @@ DIGITS_BUDGET_FRACTION = 0.5                    # fit_digits gets half of fit's 
 N_DIGIT_SAMPLES = 2000
 DIGITS_COPY_LIMIT = 0.30                        # largest fraction of samples allowed to equal a training image
 
-ALL_AFTER_FIT = ("causal", "kv_cache", "kv_speed", "copy_rate", "temperature", "samples_novel", "greedy", "top_k",
-                 "seed", "nll", "nll_tight")
-DIGITS_AFTER_FIT = ("digits_causal", "digits_nll", "digits_beats_independent", "digits_samples",
-                    "digits_sample_seed")
 
 
 def make_sequences(rng: np.random.Generator, n: int) -> torch.Tensor:
@@ -119,13 +116,18 @@ def copy_indicator(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def get_samples(g, n: int, *, temperature: float, top_k: int, seed: int) -> torch.Tensor:
-    s = g.call("model.sample", n, temperature=temperature, top_k=top_k, seed=seed, audience="student")
+    return timed_samples(g, n, temperature=temperature, top_k=top_k, seed=seed)[0]
+
+
+def timed_samples(g, n: int, *, temperature: float = 1.0, top_k: int = 0, seed: int) -> tuple[torch.Tensor, float]:
+    """model.sample's tokens [n, T], validated, and the seconds the grader measured for the call."""
+    s, seconds = g.timed_call("model.sample", n, temperature=temperature, top_k=top_k, seed=seed, audience="student")
     if s.shape[0] != n:
         raise ResultInvalid(f"model.sample({n}, ...) returned {s.shape[0]} sequences instead of {n}.")
     if s.numel() and (int(s.min()) < 0 or int(s.max()) >= V):
         raise ResultInvalid(f"model.sample returned tokens outside 0..{V - 1} (found {int(s.min())}..{int(s.max())}): "
                             "never return the BOS token, and drop it from the front of your sequences.")
-    return s.long()
+    return s.long(), seconds
 
 
 def causality_probe(rng: np.random.Generator, bases: torch.Tensor):
@@ -183,16 +185,15 @@ def check_causality(g, rng: np.random.Generator) -> bool:
     return False
 
 
-def check_kv_cache(g, rng: np.random.Generator) -> bool:
+def check_kv_cache(g, rng: np.random.Generator) -> None:
     tokens = make_sequences(rng, 16)
-    before = dict(g.timings)
-    full = log_probs(g.call("model.logits", tokens))
-    cached = log_probs(g.call("model.logits_cached", tokens))
-    spent = {k: g.timings[k] - before.get(k, 0.0) for k in ("model.logits", "model.logits_cached")}
+    full, full_seconds = g.timed_call("model.logits", tokens)
+    cached, cached_seconds = g.timed_call("model.logits_cached", tokens)
+    full, cached = log_probs(full), log_probs(cached)
     diff = (full - cached).abs().amax(dim=(0, 2))                          # per position
     t = int(torch.nonzero(diff > TOL).flatten()[0]) if bool((diff > TOL).any()) else 0
-    ratio = spent["model.logits_cached"] / max(spent["model.logits"], 1e-6)
-    return g.metric("kv_cache", float(diff.max()),
+    ratio = cached_seconds / max(full_seconds, 1e-6)
+    g.metric("kv_cache", float(diff.max()),
                     hint=f"The first large difference is at position {t}. Check the positions you add for new "
                          "tokens (start offset), that cached keys and values are appended in order, and that a "
                          "new query sees every cached key (no mask is needed within the cache).",
@@ -201,9 +202,7 @@ def check_kv_cache(g, rng: np.random.Generator) -> bool:
 
 def timed_logits(g, tokens: torch.Tensor) -> tuple[torch.Tensor, float]:
     """model.logits and the seconds the grader measured for the call (sending, computing, returning)."""
-    before = g.timings.get("model.logits", 0.0)
-    out = g.call("model.logits", tokens.contiguous())
-    return out, g.timings["model.logits"] - before
+    return g.timed_call("model.logits", tokens.contiguous())
 
 
 def uncached_generation(g, gen: torch.Generator) -> tuple[torch.Tensor, list[float]]:
@@ -219,10 +218,9 @@ def uncached_generation(g, gen: torch.Generator) -> tuple[torch.Tensor, list[flo
     return tokens, seconds
 
 
-def check_kv_speed(g, rng: np.random.Generator, cache_ok: bool) -> None:
-    if not cache_ok:
-        g.record("kv_speed", False, "Not measured: the KV-cache check did not pass (see it), and a fast cache "
-                 "only counts when its logits equal those of the full pass.")
+def check_kv_speed(g, rng: np.random.Generator) -> None:
+    if not g.requires("kv_speed", "kv_cache", failed="Not measured: the KV-cache check did not pass (see it), and "
+                      "a fast cache only counts when its logits equal those of the full pass."):
         return
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
     one = torch.zeros((1, 1), dtype=torch.long)
@@ -233,11 +231,7 @@ def check_kv_speed(g, rng: np.random.Generator, cache_ok: bool) -> None:
         overhead = min(timed_logits(g, one)[1] for _ in range(OVERHEAD_CALLS))
         full = min(timed_logits(g, full_tokens)[1] for _ in range(FULL_CALLS))
         generated, steps = uncached_generation(g, gen)
-        cached = math.inf
-        for _ in range(SAMPLE_CALLS):
-            before = g.timings.get("model.sample", 0.0)
-            get_samples(g, KV_ROWS, temperature=1.0, top_k=0, seed=int(rng.integers(2**31 - 1)))
-            cached = min(cached, g.timings["model.sample"] - before)
+        cached = min(timed_samples(g, KV_ROWS, seed=int(rng.integers(2**31 - 1)))[1] for _ in range(SAMPLE_CALLS))
         # The model's work in a call is its time minus that of a call that does almost nothing (the fixed
         # cost of calling, and any constant delay inside model.logits). A prefix of L tokens is at most L/64
         # of the work of a full sequence (attention is even cheaper), so each step's work is capped at
@@ -255,8 +249,8 @@ def check_kv_speed(g, rng: np.random.Generator, cache_ok: bool) -> None:
               "growing prefix, took "
               f"{1e3 * uncached:.0f} ms ({1e3 * overhead:.1f} ms per call is the cost of calling at all and "
               "is subtracted from each call).")
-    g.metric("kv_speed", ratio,
-             hint=detail + " Make sample() use your cache: run the model on the BOS token once, then feed only the "
+    g.metric("kv_speed", ratio, detail=detail,
+             hint="Make sample() use your cache: run the model on the BOS token once, then feed only the "
                   "newly drawn token at each step (forward(token, caches, start=t)), so that every step costs one "
                   "query against the cached keys and values instead of a pass over the whole prefix.",
              note="rounds (ratio, uncached s, its work after overhead and caps, steps capped, full pass s, "
@@ -265,8 +259,6 @@ def check_kv_speed(g, rng: np.random.Generator, cache_ok: bool) -> None:
                       f"{r['cached']:.4f}, {r['overhead']:.5f}" for r in rounds)
                   + " (many capped steps: prefixes slower than the full pass); copy rate of the grader's uncached "
                   f"generation {float(copy_indicator(generated).mean()):.4f}")
-    if g.outcomes["kv_speed"].passed:
-        g.outcomes["kv_speed"].feedback += " " + detail
 
 
 def check_sampling_statistics(g, rng: np.random.Generator, train: torch.Tensor) -> torch.Tensor:
@@ -277,8 +269,7 @@ def check_sampling_statistics(g, rng: np.random.Generator, train: torch.Tensor) 
                   "Check that sample() feeds each new token back in, uses BOS at the start, and draws from "
                   "softmax(logits) of the last position.", note=f"copy rate {rate:.4f}")
 
-    seen = {row.tobytes() for row in train.numpy().astype(np.int8)}
-    copied = float(np.mean([row.tobytes() in seen for row in samples.numpy().astype(np.int8)]))
+    copied = exact_copy_fraction(samples.numpy(), train.numpy())
     g.metric("samples_novel", copied,
              hint="Your samples repeat training sequences: sample from your model's distribution, "
                   "never return stored data.")
@@ -373,13 +364,8 @@ def check_nll(g, test: torch.Tensor, causal_ok: bool) -> torch.Tensor:
     return expected
 
 
-def feedback_figure(expected: torch.Tensor | None, samples: torch.Tensor | None) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3), dpi=90)
+def draw_feedback(fig: Figure, expected: torch.Tensor | None, samples: torch.Tensor | None) -> None:
+    axes = fig.subplots(1, 2)
     if expected is not None:
         floor = [math.log(V)] * LAG + [H_COPY] * (T - LAG)
         axes[0].plot(expected.mean(0).numpy(), label="your model")
@@ -389,11 +375,6 @@ def feedback_figure(expected: torch.Tensor | None, samples: torch.Tensor | None)
     if samples is not None:
         axes[1].imshow(samples[:16].numpy(), cmap="tab20", vmin=0, vmax=19, aspect="auto", interpolation="nearest")
         axes[1].set(xlabel="position t", ylabel="sample", title="16 samples (temperature 1)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 # ---- C tier: binarised digits ----
@@ -503,8 +484,7 @@ def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor) -> to
     first = draw_digits(g, 256, seeds[1])
     again = draw_digits(g, 256, seeds[1])
     other = draw_digits(g, 256, seeds[2])
-    seen = {row.tobytes() for row in train.numpy().astype(np.int8)}
-    copied = float(np.mean([row.tobytes() in seen for row in many.numpy().astype(np.int8)])) if binary else 0.0
+    copied = exact_copy_fraction(many.numpy(), train.numpy()) if binary else 0.0
     problems = []
     if not binary:
         problems.append("some values are not 0 or 1 (draw each pixel with torch.bernoulli)")
@@ -554,32 +534,15 @@ def check_digits_nll(g, train: torch.Tensor, test: torch.Tensor, causal_ok: bool
     g.metric("digits_beats_independent", independent - nll, hint=hint, note=note)
 
 
-def digits_figure(train: torch.Tensor, samples: torch.Tensor) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, cols = 4, 10
-    mosaic = np.full((rows * 9 - 1, cols * 9 - 1), np.nan)
-    for i in range(min(rows * cols, samples.shape[0])):
-        r, c = divmod(i, cols)
-        mosaic[r * 9 : r * 9 + 8, c * 9 : c * 9 + 8] = samples[i].reshape(8, 8).numpy()
-    fig = plt.figure(figsize=(10, 3), dpi=80)
+def draw_digits_feedback(fig: Figure, train: torch.Tensor, samples: torch.Tensor) -> None:
     ax = fig.add_axes([0.01, 0.03, 0.6, 0.85])
-    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(f"{rows * cols} of your digits_model.sample", fontsize=9)
-    ax.axis("off")
+    show_mosaic(ax, samples[:40], cols=10, title="40 of your digits_model.sample")
     for k, (values, title) in enumerate(((train.mean(0), "fraction of 1s:\ntraining images"),
                                          (samples.mean(0), "fraction of 1s:\nyour samples"))):
         ax = fig.add_axes([0.64 + k * 0.18, 0.1, 0.16, 0.68])
         ax.imshow(values.reshape(8, 8).numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def grade(g) -> None:
@@ -592,78 +555,56 @@ def grade(g) -> None:
     digits_train, digits_test = digits_split(split_rng)
     digits_budget = DIGITS_BUDGET_FRACTION * g.train_seconds
 
-    fitted = False
-    with g.checks("fit_budget"):
-        g.progress("training your transformer")
-        g.train("fit", train, check="fit_budget")
-        fitted = True
-    if not fitted:
-        for name in ALL_AFTER_FIT:
-            g.record(name, False, "Not checked: fit() did not return a model (see the training check).")
+    # Both trainings first, in one training sandbox: what they print is the student's to see.
+    g.progress("training your transformer")
+    g.train("fit", train, check="fit_budget", probe=("model.logits", (train[:4],), {}))
+    g.progress("training your digits model")
+    g.train("fit_digits", digits_train, check="digits_fit_budget", budget=digits_budget,
+            probe=("digits_model.logits", (digits_train[:8],), {}))
 
     # Queries without hidden inputs first, as the student's audience: what they print and the
     # exceptions they raise are shown to them. The held-out data come after them, as staff.
     causal_ok, samples = False, None
-    if fitted:
-        g.progress("checking causality")
-        with g.checks("causal"):
-            causal_ok = check_causality(g, probe_rng)
-        g.progress("auditing your sampler")
-        with g.checks("copy_rate", "samples_novel", "temperature"):
-            samples = check_sampling_statistics(g, probe_rng, train)
-        with g.checks("greedy"):
-            check_greedy(g, probe_rng)
-        with g.checks("top_k"):
-            check_top_k(g, probe_rng)
-        with g.checks("seed"):
-            check_seed(g, probe_rng)
+    g.progress("checking causality")
+    with g.section("causal"):
+        causal_ok = check_causality(g, probe_rng)
+    g.progress("auditing your sampler")
+    with g.section("copy_rate", "samples_novel", "temperature"):
+        samples = check_sampling_statistics(g, probe_rng, train)
+    with g.section("greedy"):
+        check_greedy(g, probe_rng)
+    with g.section("top_k"):
+        check_top_k(g, probe_rng)
+    with g.section("seed"):
+        check_seed(g, probe_rng)
 
-    digits_fitted = False
-    with g.checks("digits_fit_budget"):
-        g.progress("training your digits model")
-        g.train("fit_digits", digits_train, check="digits_fit_budget", budget=digits_budget)
-        digits_fitted = True
-    if not digits_fitted:
-        for name in DIGITS_AFTER_FIT:
-            g.record(name, False, "Not checked: fit_digits() did not return a model (see its training check).")
     digits_causal_ok, digit_samples = False, None
-    if digits_fitted:
-        g.progress("checking your digits model")
-        with g.checks("digits_causal"):
-            digits_causal_ok = check_digits_causality(g, digits_rng, digits_train)
-        with g.checks("digits_samples", "digits_sample_seed"):
-            digit_samples = check_digits_samples(g, digits_rng, digits_train)
+    g.progress("checking your digits model")
+    with g.section("digits_causal"):
+        digits_causal_ok = check_digits_causality(g, digits_rng, digits_train)
+    with g.section("digits_samples", "digits_sample_seed"):
+        digit_samples = check_digits_samples(g, digits_rng, digits_train)
 
     expected = None
-    if fitted:
-        g.progress("computing your test likelihood")
-        with g.checks("nll", "nll_tight"):
-            expected = check_nll(g, test, causal_ok)
-    if digits_fitted:
-        g.progress("computing your held-out likelihood of digits")
-        with g.checks("digits_nll", "digits_beats_independent"):
-            check_digits_nll(g, digits_train, digits_test, digits_causal_ok)
+    g.progress("computing your test likelihood")
+    with g.section("nll", "nll_tight"):
+        expected = check_nll(g, test, causal_ok)
+    g.progress("computing your held-out likelihood of digits")
+    with g.section("digits_nll", "digits_beats_independent"):
+        check_digits_nll(g, digits_train, digits_test, digits_causal_ok)
 
     # The optional A tier last: a slow or crashing cache must not cost the E and C checks.
-    if fitted:
-        cache_ok = False
-        with g.checks("kv_cache"):
-            cache_ok = check_kv_cache(g, probe_rng)
-        g.progress("timing your KV cache")
-        with g.checks("kv_speed"):
-            check_kv_speed(g, kv_rng, cache_ok)
+    with g.section("kv_cache"):
+        check_kv_cache(g, probe_rng)
+    g.progress("timing your KV cache")
+    with g.section("kv_speed"):
+        check_kv_speed(g, kv_rng)
 
-    figures = []
     if expected is not None or samples is not None:
-        figures.append(("nll-and-samples", lambda: feedback_figure(expected, samples),
-                        "Left: the grader's test NLL per position against the entropy floor. Right: 16 of your "
-                        "samples at temperature 1 (one colour per token)."))
+        g.figure("nll-and-samples", "Left: the grader's test NLL per position against the entropy floor. Right: 16 of "
+                 "your samples at temperature 1 (one colour per token).",
+                 lambda fig: draw_feedback(fig, expected, samples), size=(9, 3), dpi=90)
     if digit_samples is not None:
-        figures.append(("digits-samples", lambda: digits_figure(digits_train, digit_samples),
-                        "Left: your digits model's samples (black = 1). Right: how often each pixel is 1 in the "
-                        "training images and in 2000 of your samples."))
-    for name, draw, caption in figures:
-        try:
-            g.attach_image(name, draw(), caption)
-        except Exception:  # noqa: BLE001 - a figure is a courtesy; never let it stop grading
-            g.progress(f"no figure {name}")
+        g.figure("digits-samples", "Left: your digits model's samples (black = 1). Right: how often each pixel is 1 "
+                 "in the training images and in 2000 of your samples.",
+                 lambda fig: draw_digits_feedback(fig, digits_train, digit_samples), size=(10, 3), layout=None)

@@ -14,7 +14,6 @@ score is computed here:
 
 from __future__ import annotations
 
-import io
 import math
 import statistics
 import time
@@ -23,9 +22,10 @@ import numpy as np
 import torch
 
 from grader.checking import ResultInvalid
+from grader.checklib.modes import Modes, Panel, draw_panels, panels_size
+from grader.checklib.numerics import as_sent, rel_error
 
-RADIUS, SIGMA, N_MODES = 2.0, 0.02, 8
-HQ_RADIUS = 3 * SIGMA
+SIGMA, N_MODES = 0.02, 8
 N_TRAIN = 5000
 N_SAMPLES = 2000
 MIN_COUNT = 0.2 * N_SAMPLES / N_MODES  # a mode is covered with a fifth of its fair share of HQ samples
@@ -43,14 +43,8 @@ MODEL_CHECKS = (*SAMPLE_CHECKS, "sampler_uses_model", "few_step_sampler")
 
 # ---- data and the grader's own formulas ----
 
-def centres(theta: float) -> torch.Tensor:
-    angles = theta + 2 * math.pi * np.arange(N_MODES) / N_MODES
-    return torch.from_numpy(RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1))
-
-
-def make_data(rng: np.random.Generator, n: int, theta: float) -> torch.Tensor:
-    k = rng.integers(0, N_MODES, size=n)
-    return centres(theta)[k] + SIGMA * torch.from_numpy(rng.standard_normal((n, 2)))
+def make_data(rng: np.random.Generator, n: int, modes: Modes) -> torch.Tensor:
+    return torch.from_numpy(modes.sample(rng, n))
 
 
 def alpha_sigma(t: torch.Tensor, path: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,31 +70,7 @@ def score_by_autograd(x: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, path: 
     return torch.autograd.grad(log_p.sum(), xx)[0]
 
 
-def rel_error(theirs: torch.Tensor, ours: torch.Tensor) -> float:
-    return float(((theirs - ours).abs() / (1 + ours.abs())).max())
-
-
-def f32(*tensors: torch.Tensor):
-    """What the student's code receives: the grader's values rounded to float32 (kept as float64)."""
-    return tuple(t.float().double() for t in tensors)
-
-
 # ---- sample metrics ----
-
-def mode_stats(samples: torch.Tensor, c: torch.Tensor) -> dict:
-    dist, nearest = torch.cdist(samples, c).min(dim=1)
-    hq = dist <= HQ_RADIUS
-    counts = torch.bincount(nearest[hq], minlength=N_MODES).double()
-    total = counts.sum()
-    if total > 0:
-        q = counts / total
-        kl = float((q[q > 0] * torch.log(q[q > 0] * N_MODES)).sum())
-    else:
-        kl = math.inf
-    histogram = torch.cat([torch.bincount(nearest[hq], minlength=N_MODES), (~hq).sum().view(1)]).double()
-    return {"covered": int((counts >= MIN_COUNT).sum()), "hq": float(hq.double().mean()), "kl": kl,
-            "histogram": histogram / samples.shape[0]}
-
 
 def gram_mean(a: torch.Tensor, b: torch.Tensor, *, same: bool = False) -> float:
     """Mean of a sum of Gaussian kernels over all pairs (excluding i = j when a is b)."""
@@ -125,75 +95,39 @@ def draw_samples(g, n: int, steps: int, seed: int) -> torch.Tensor:
     return s
 
 
-def plot(panels: list[tuple[str, torch.Tensor]], c: torch.Tensor, real: torch.Tensor) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.0 * (len(panels) + 1), 3.2), dpi=80)
-    for ax, (title, s) in zip(axes, panels, strict=False):
-        s = s[:2000].numpy()
-        ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.35, color="tab:blue", linewidths=0)
-        ax.scatter(c[:, 0], c[:, 1], marker="o", s=70, facecolors="none", edgecolors="tab:red", linewidths=0.8)
-        ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title=title)
-        ax.title.set_fontsize(9)
-        ax.tick_params(labelsize=7)
-    zoom = axes[-1]
-    centre = c[0].numpy()
-    s, r = panels[0][1].numpy(), real.numpy()
-    zoom.scatter(r[:, 0], r[:, 1], s=4, alpha=0.5, color="tab:gray", linewidths=0, label="real data")
-    zoom.scatter(s[:, 0], s[:, 1], s=4, alpha=0.5, color="tab:blue", linewidths=0, label="samples")
-    zoom.legend(loc="upper right", fontsize=7, markerscale=2)
-    zoom.add_patch(plt.Circle(centre, HQ_RADIUS, fill=False, color="tab:red", lw=1.5))
-    zoom.set(xlim=(centre[0] - 0.3, centre[0] + 0.3), ylim=(centre[1] - 0.3, centre[1] + 0.3), aspect="equal",
-             title="first panel zoomed: one mode, 3-sigma circle")
-    zoom.title.set_fontsize(9)
-    zoom.tick_params(labelsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 # ---- the checks ----
 
 def grade(g) -> None:
-    theta = float(g.rng.uniform(0, 2 * math.pi))
-    c = centres(theta)
-    x_train = make_data(g.rng, N_TRAIN, theta).float().double()
-    fitted = False
+    modes = Modes.ring(float(g.rng.uniform(0, 2 * math.pi)), sigma=SIGMA, count=N_MODES)
+    x_train = as_sent(make_data(g.rng, N_TRAIN, modes))
 
-    with g.checks("fit_budget", *MODEL_CHECKS):
-        g.progress("training your model")
-        # Training output is the student's to see: nothing hidden has been sent yet.
-        g.train("fit", x_train, check="fit_budget")
-        fitted = True
+    g.progress("training your model")
+    # Training output is the student's to see: nothing hidden has been sent yet.
+    probe_t = torch.linspace(0, 1, 16, dtype=torch.float64).view(-1, 1)
+    g.train("fit", x_train, check="fit_budget", probe=("model.velocity", (x_train[:16], probe_t), {}))
 
     panels: list[tuple[str, torch.Tensor]] = []
     seeds = [g.torch_seed() for _ in range(3)]
-    samples: list[torch.Tensor] = []
-    if fitted:
-        samples = sample_quality(g, c, x_train, theta, seeds, panels)
-        sampler_agreement(g, c, samples, seeds, panels)
-        few_step(g, c, seeds, panels)
+    samples = sample_quality(g, modes, x_train, seeds, panels)
+    sampler_agreement(g, modes, samples, seeds, panels)
+    few_step(g, modes, seeds, panels)
     if panels:
-        real = make_data(g.rng, N_SAMPLES, theta)
-        g.attach_image("samples", plot(panels, c, real),
-                       "Samples (blue) and the true mode centres (red circles); the last panel zooms on one mode, "
-                       "with real data (grey) and the 3-sigma circle that counts as high quality.")
+        real = make_data(g.rng, N_SAMPLES, modes).numpy()
+        shown = [Panel(title, points.numpy(), real, modes) for title, points in panels]
+        g.figure("samples", "Samples (blue), real data (grey) and the 3-sigma circles around the true modes "
+                 "(red); the last panel zooms on one mode of the first.",
+                 lambda fig: draw_panels(fig, shown, half_width=3.0), size=panels_size(len(shown)))
 
     for name, check in (("schedule_endpoints", check_endpoints), ("conditional_path", check_path),
                         ("conditional_vector_field", check_vector_field), ("conditional_score", check_score),
                         ("flow_matching_loss", check_loss)):
-        with g.checks(name):
+        with g.section(name):
             check(g)
 
 
-def sample_quality(g, c, x_train, theta, seeds, panels) -> list[torch.Tensor]:
+def sample_quality(g, modes: Modes, x_train, seeds, panels) -> list[torch.Tensor]:
     samples: list[torch.Tensor] = []
-    with g.checks(*SAMPLE_CHECKS):
+    with g.section(*SAMPLE_CHECKS):
         g.progress("sampling from your model")
         for seed in seeds:
             samples.append(draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seed))
@@ -208,21 +142,21 @@ def sample_quality(g, c, x_train, theta, seeds, panels) -> list[torch.Tensor]:
                       "integrate from it rather than returning stored data.",
                  note=f"repeated {repeated:.4f}, copies {copied:.4f}")
 
-        fresh, other = make_data(g.rng, N_SAMPLES, theta), make_data(g.rng, N_SAMPLES, theta)
+        fresh, other = make_data(g.rng, N_SAMPLES, modes), make_data(g.rng, N_SAMPLES, modes)
         fresh_gram = gram_mean(fresh, fresh, same=True)
         floor_mmd = mmd2(other, fresh, fresh_gram)  # real vs real at the same size
-        stats = [mode_stats(s, c) for s in samples]
+        stats = [modes.stats(s, min_count=MIN_COUNT) for s in samples]
         mmds = [mmd2(s, fresh, fresh_gram) for s in samples]
-        real = mode_stats(other, c)
-        per_seed = "; ".join(f"{st['covered']} modes, HQ {st['hq']:.3f}, KL {st['kl']:.4f}, MMD2 {m:.4f}"
+        real = modes.stats(other, min_count=MIN_COUNT)
+        per_seed = "; ".join(f"{st.covered} modes, HQ {st.hq:.3f}, KL {st.reverse_kl:.4f}, MMD2 {m:.4f}"
                              for st, m in zip(stats, mmds, strict=True))
-        note = (f"per seed: {per_seed}. Real data: {real['covered']} modes, HQ {real['hq']:.3f}, KL {real['kl']:.4f}, "
+        note = (f"per seed: {per_seed}. Real data: {real.covered} modes, HQ {real.hq:.3f}, KL {real.reverse_kl:.4f}, "
                 f"MMD2 floor {floor_mmd:.4f}")
-        covered = statistics.median(st["covered"] for st in stats)
-        hq = statistics.median(st["hq"] for st in stats)
-        kl = statistics.median(st["kl"] for st in stats)
+        covered = statistics.median(st.covered for st in stats)
+        hq = statistics.median(st.hq for st in stats)
+        kl = statistics.median(st.reverse_kl for st in stats)
         mmd = statistics.median(mmds)
-        floor = f"Real data at the same size: {real['covered']} modes, high-quality fraction {real['hq']:.3f}"
+        floor = f"Real data at the same size: {real.covered} modes, high-quality fraction {real.hq:.3f}"
         look = "Look at the sample plot: "
         g.record("modes_covered", covered >= N_MODES, value=covered, note=note, feedback=(
             f"Modes covered (median over 3 sampling seeds): {covered:g} of {N_MODES}"
@@ -233,7 +167,7 @@ def sample_quality(g, c, x_train, theta, seeds, panels) -> list[torch.Tensor]:
                  hint=f"{floor}. {look}samples spread around the modes need a sharper velocity field near t = 1 "
                       "(train longer, sample t more often near 1, average the weights), or more sampling steps.")
         g.metric("reverse_kl", kl, note=note,
-                 hint=f"Real data at the same size scores {real['kl']:.4f} nats. Some modes get far more "
+                 hint=f"Real data at the same size scores {real.reverse_kl:.4f} nats. Some modes get far more "
                       "samples than others: train longer, with larger batches.")
         g.metric("mmd", mmd, note=note,
                  hint=f"Two fresh real samples of the same size score {floor_mmd:.4f}. {look}"
@@ -244,8 +178,8 @@ def sample_quality(g, c, x_train, theta, seeds, panels) -> list[torch.Tensor]:
     return samples
 
 
-def sampler_agreement(g, c, samples, seeds, panels) -> None:
-    with g.checks("sampler_uses_model"):
+def sampler_agreement(g, modes: Modes, samples, seeds, panels) -> None:
+    with g.section("sampler_uses_model"):
         g.progress("integrating your velocity field")
         theirs = samples[0] if samples else draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seeds[0])
         x = torch.from_numpy(g.rng.standard_normal((N_SAMPLES, 2)))
@@ -253,26 +187,26 @@ def sampler_agreement(g, c, samples, seeds, panels) -> None:
             t = torch.full((N_SAMPLES, 1), k / EULER_STEPS, dtype=torch.float64)
             x = x + g.call("model.velocity", x, t) / EULER_STEPS
         panels.append((f"grader's Euler ({EULER_STEPS} steps) on your velocity", x))
-        ours, mine = mode_stats(x, c), mode_stats(theirs, c)
-        tv = 0.5 * float((ours["histogram"] - mine["histogram"]).abs().sum())
+        ours, mine = modes.stats(x, min_count=MIN_COUNT), modes.stats(theirs, min_count=MIN_COUNT)
+        tv = 0.5 * float(np.abs(ours.histogram - mine.histogram).sum())
         g.metric("sampler_uses_model", mmd2(theirs, x),
-                 note=f"grader's Euler: {ours['covered']} modes, HQ {ours['hq']:.3f}; "
-                      f"model.sample: {mine['covered']} modes, HQ {mine['hq']:.3f}; mode-histogram TV {tv:.3f}",
+                 note=f"grader's Euler: {ours.covered} modes, HQ {ours.hq:.3f}; "
+                      f"model.sample: {mine.covered} modes, HQ {mine.hq:.3f}; mode-histogram TV {tv:.3f}",
                  hint=f"Integrating your model.velocity from noise at t = 0 to t = 1, the grader gets "
-                      f"{ours['hq']:.0%} high-quality samples in {ours['covered']} modes; your model.sample gets "
-                      f"{mine['hq']:.0%} in {mine['covered']} modes (see the plot). Check that sample starts from "
+                      f"{ours.hq:.0%} high-quality samples in {ours.covered} modes; your model.sample gets "
+                      f"{mine.hq:.0%} in {mine.covered} modes (see the plot). Check that sample starts from "
                       "N(0, I), runs forward in time from t = 0 to t = 1, updates x at every step, and calls the "
                       "same velocity.")
 
 
-def few_step(g, c, seeds, panels) -> None:
-    with g.checks("few_step_sampler"):
+def few_step(g, modes: Modes, seeds, panels) -> None:
+    with g.section("few_step_sampler"):
         g.progress("trying your sampler with 4 steps")
         runs = [draw_samples(g, N_SAMPLES, FEW_STEPS, seed) for seed in seeds]
         panels.append((f"model.sample(steps={FEW_STEPS})", runs[0]))
-        stats = [mode_stats(s, c) for s in runs]
-        hq = statistics.median(st["hq"] for st in stats)
-        covered = statistics.median(st["covered"] for st in stats)
+        stats = [modes.stats(s, min_count=MIN_COUNT) for s in runs]
+        hq = statistics.median(st.hq for st in stats)
+        covered = statistics.median(st.covered for st in stats)
 
         # About 4 evaluations: the call may not cost much more than 4 velocity calls on as many points.
         x = torch.from_numpy(g.rng.standard_normal((TIMING_N, 2)))
@@ -286,7 +220,7 @@ def few_step(g, c, seeds, panels) -> None:
             draw_samples(g, TIMING_N, FEW_STEPS, seeds[0])
             sample_s.append(time.monotonic() - started)
         ratio = min(sample_s) / max(min(velocity_s), 1e-3)
-        note = (f"per seed HQ {[round(st['hq'], 3) for st in stats]}, modes {[st['covered'] for st in stats]}; "
+        note = (f"per seed HQ {[round(st.hq, 3) for st in stats]}, modes {[st.covered for st in stats]}; "
                 f"time(sample, steps={FEW_STEPS}) / time(velocity) = {ratio:.1f}")
         if ratio > MAX_STEP_RATIO:
             g.record("few_step_sampler", False, value=hq, note=note, feedback=(
@@ -309,7 +243,7 @@ def random_inputs(g, batch: int, t_max: float):
     x1 = torch.from_numpy(g.rng.uniform(-3, 3, size=(batch, 2)))
     t = torch.from_numpy(g.rng.uniform(0, t_max, size=(batch, 1)))
     t[0] = 0.0
-    return f32(x0, x1, t)
+    return as_sent(x0, x1, t)
 
 
 def check_endpoints(g) -> None:
@@ -343,7 +277,7 @@ def check_vector_field(g) -> None:
     for path in PATHS:
         x0, x1, t = random_inputs(g, 256, 0.95)
         xt, ours = path_and_velocity(x0, x1, t, path)
-        xt = f32(xt)[0]
+        xt = as_sent(xt)
         theirs = g.call("conditional_vector_field", xt, x1, t, path=path)
         err = rel_error(theirs, ours)
         if err > worst:
@@ -367,7 +301,7 @@ def check_score(g) -> None:
     for path in PATHS:
         x0, x1, t = random_inputs(g, 256, 0.9)
         xt, _ = path_and_velocity(x0, x1, t, path)
-        x = f32(xt + torch.from_numpy(g.rng.normal(0, 0.5, size=xt.shape)))[0]  # on and off the path
+        x = as_sent(xt + torch.from_numpy(g.rng.normal(0, 0.5, size=xt.shape)))  # on and off the path
         err = rel_error(g.call("conditional_score", x, x1, t, path=path), score_by_autograd(x, x1, t, path))
         if err > worst:
             worst, where = err, path
@@ -381,7 +315,7 @@ def check_loss(g) -> None:
     for path in PATHS:
         x0, x1, t = random_inputs(g, 256, 0.95)
         _, u = path_and_velocity(x0, x1, t, path)
-        v_pred = f32(u + torch.from_numpy(g.rng.normal(0, 1.0, size=u.shape)))[0]
+        v_pred = as_sent(u + torch.from_numpy(g.rng.normal(0, 1.0, size=u.shape)))
         ours = float((v_pred - u).pow(2).sum(-1).mean())
         theirs = g.call("flow_matching_loss", v_pred, x0, x1, t, path=path)
         ratios.append(theirs / ours)

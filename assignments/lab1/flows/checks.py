@@ -12,11 +12,14 @@ number (NLL, grid mass, finite-difference Jacobians, energy distances) is comput
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
+
+from grader.checklib.copies import memorised_fraction
+from grader.checklib.numerics import as_sent, rel_errors
 
 N_TRAIN = 10000
 N_TEST = 20000
@@ -117,11 +120,6 @@ def grid_points(box: tuple[float, float, float, float] = GRID_BOX) -> tuple[torc
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), (len(ys), len(xs))
 
 
-def as_float32(x: torch.Tensor) -> torch.Tensor:
-    """What the student's code receives: the float32 rounding, held in float64 here."""
-    return x.float().double()
-
-
 # ---- talking to the model ----
 
 def forward(g, x: torch.Tensor, model: str = "model") -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,8 +141,8 @@ def finite_difference_log_det(g, points: torch.Tensor, model: str = "model") -> 
     for j in range(2):
         e = torch.zeros(2, dtype=torch.float64)
         e[j] = FD_STEP
-        plus.append(as_float32(points + e))
-        minus.append(as_float32(points - e))
+        plus.append(as_sent(points + e))
+        minus.append(as_sent(points - e))
     z, log_det = forward(g, torch.cat([points, *plus, *minus]), model)
     z_plus = z[p : 3 * p].view(2, p, 2)
     z_minus = z[3 * p :].view(2, p, 2)
@@ -156,16 +154,15 @@ def finite_difference_log_det(g, points: torch.Tensor, model: str = "model") -> 
 
 # ---- the figure ----
 
-def samples_figure(train: torch.Tensor, density: torch.Tensor | None, shape, samples: torch.Tensor | None,
-                   box: tuple[float, float, float, float] = GRID_BOX) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+def figure_size(box: tuple[float, float, float, float]) -> tuple[float, float]:
     x0, x1, y0, y1 = box
-    height = 3.3 * (y1 - y0) / (x1 - x0) + 0.5
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, height), dpi=80, sharex=True, sharey=True)
+    return 10.5, 3.3 * (y1 - y0) / (x1 - x0) + 0.5
+
+
+def draw_samples_figure(fig: Figure, train: torch.Tensor, density: torch.Tensor | None, shape,
+                        samples: torch.Tensor | None, box: tuple[float, float, float, float] = GRID_BOX) -> None:
+    x0, x1, y0, y1 = box
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
     shown = train[:2000].numpy()
     axes[0].scatter(shown[:, 0], shown[:, 1], s=2, c="tab:blue", alpha=0.5)
     axes[0].set_title("training data (2000 of them)")
@@ -183,17 +180,10 @@ def samples_figure(train: torch.Tensor, density: torch.Tensor | None, shape, sam
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         ax.set_aspect("equal")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 # ---- the checks ----
 
-E_MODEL_CHECKS = ("fit_budget", "nll", "grid_mass", "log_det", "round_trip", "samples", "sample_seed")
-C_MODEL_CHECKS = ("c_fit_budget", "c_flow", "c_nll", "c_grid_mass", "c_samples")
 BUDGET_HINT = ("Stop training when max_seconds is used up (check time.monotonic() in your loop); a model this "
                "small also trains faster with torch.set_num_threads(1).")
 
@@ -212,31 +202,24 @@ def grade(g) -> None:
 
     # Both trainings come first: what they print is the student's to see, since nothing hidden has been
     # sent yet. The C tier is optional, so a missing fit_c fails only the C checks.
-    trained = c_trained = False
-    with g.checks(*E_MODEL_CHECKS):
-        g.progress("training your model on the two moons")
-        g.train("fit", train, check="fit_budget", hint=BUDGET_HINT)
-        trained = True
-    with g.checks(*C_MODEL_CHECKS):
-        g.progress("training your C model on the two spirals")
-        g.train("fit_c", c_train, check="c_fit_budget", hint=BUDGET_HINT)
-        c_trained = True
+    g.progress("training your model on the two moons")
+    g.train("fit", train, check="fit_budget", hint=BUDGET_HINT, probe=("model.forward", (train[:16],), {}))
+    g.progress("training your C model on the two spirals")
+    g.train("fit_c", c_train, check="c_fit_budget", hint=BUDGET_HINT, probe=("model_c.forward", (c_train[:16],), {}))
 
-    if trained:
-        check_moons(g, train, test, box_points, latents, sample_seeds)
-    if c_trained:
-        with g.checks(*C_MODEL_CHECKS):
-            check_spirals(g, c_train, c_test, c_latents, c_sample_seed)
+    check_moons(g, train, test, box_points, latents, sample_seeds)
+    with g.section("c_flow", "c_nll", "c_grid_mass", "c_samples"):
+        check_spirals(g, c_train, c_test, c_latents, c_sample_seed)
 
 
 def check_moons(g, train, test, box_points, latents, sample_seeds) -> None:
     density = samples = None
     grid, grid_shape = grid_points()
-    with g.checks("nll", "grid_mass", "log_det", "round_trip"):
+    with g.section("nll", "grid_mass", "log_det", "round_trip"):
         g.progress("checking your model")
         z, log_det = forward(g, test)
         nll = float(nll_from_flow(z, log_det).mean())
-        optimum = float(-true_log_prob(as_float32(test)).mean())
+        optimum = float(-true_log_prob(as_sent(test)).mean())
         context = f" On the same points the true data density scores {optimum:.3f} nats."
         hint = ("Train longer or with more coupling layers, anneal the learning rate, and check that "
                 "log_det is log|det dz/dx| (data to latent) summed over every layer." + context)
@@ -247,7 +230,7 @@ def check_moons(g, train, test, box_points, latents, sample_seeds) -> None:
         density = log_p.exp()
         record_mass(g, "grid_mass", float(density.sum()) * GRID_STEP**2)
 
-        points = as_float32(torch.cat([test[:N_FD_DATA], box_points[:N_FD_BOX]]))
+        points = as_sent(torch.cat([test[:N_FD_DATA], box_points[:N_FD_BOX]]))
         theirs, ours = finite_difference_log_det(g, points)
         gap = (theirs - ours).abs()
         g.metric("log_det", float(gap.median()),
@@ -264,7 +247,7 @@ def check_moons(g, train, test, box_points, latents, sample_seeds) -> None:
                       "scale and shift from the coordinate it leaves unchanged.",
                  note=f"x {err_x:.3e}, z {err_z:.3e}")
 
-    with g.checks("samples", "sample_seed"):
+    with g.section("samples", "sample_seed"):
         g.progress("sampling from your model")
         first = g.call("model.sample", N_SAMPLES, seed=sample_seeds[0])
         if first.shape[0] != N_SAMPLES:
@@ -278,8 +261,7 @@ def check_moons(g, train, test, box_points, latents, sample_seeds) -> None:
             other = g.call("model.sample", N_SAMPLES, seed=sample_seeds[1])
             reproducible = again.shape == first.shape and bool(torch.allclose(again, first, atol=1e-6))
             varies = other.shape == first.shape and float((other - first).abs().max()) > 1e-3
-            nearest = torch.cdist(first, train).topk(2, dim=1, largest=False).values
-            copied = float((nearest[:, 0] < COPY_RATIO * nearest[:, 1]).double().mean())
+            copied = memorised_fraction(first.numpy(), train.numpy(), COPY_RATIO)
             problems = []
             if not reproducible:
                 problems.append("two calls with the same seed gave different samples (seed a torch.Generator "
@@ -310,7 +292,7 @@ def check_spirals(g, train, test, latents, sample_seed) -> None:
         # the data and the samples live: far outside the spirals a deep flow is so badly conditioned that
         # float32 cannot undo it, and now and then a latent from the far tail lands there, hence the
         # 99th percentile of the round-trip error instead of the E check's maximum.
-        points = as_float32(test[:N_FD_DATA + N_FD_BOX])
+        points = as_sent(test[:N_FD_DATA + N_FD_BOX])
         theirs, ours = finite_difference_log_det(g, points, "model_c")
         ld_gap = float((theirs - ours).abs().median())
         errors = torch.cat(round_trip_errors(g, test[:2000], latents, "model_c"))
@@ -327,7 +309,7 @@ def check_spirals(g, train, test, latents, sample_seed) -> None:
 
         z, log_det = forward(g, test, "model_c")
         nll = float(nll_from_flow(z, log_det).mean())
-        optimum = float(-spirals_true_log_prob(as_float32(test)).mean())
+        optimum = float(-spirals_true_log_prob(as_sent(test)).mean())
         g.metric("c_nll", nll - optimum,
                  hint=f"Your test NLL is {nll:.3f} nats per point and the true density scores {optimum:.3f} on "
                       "the same points. Winding a Gaussian into two interleaved spirals takes many alternating "
@@ -372,9 +354,9 @@ def round_trip_errors(g, x: torch.Tensor, latents: torch.Tensor, model: str = "m
     """Per row, |inverse(forward(x)) - x| / (1 + |x|) [N] and the same for forward(inverse(z)) - z [M],
     each the largest over the two coordinates."""
     x_back = g.call(f"{model}.inverse", forward(g, x, model)[0])
-    err_x = ((x_back - as_float32(x)).abs() / (1 + x.abs())).amax(1)
+    err_x = rel_errors(x_back, as_sent(x)).amax(1)
     z_back = forward(g, g.call(f"{model}.inverse", latents), model)[0]
-    err_z = ((z_back - as_float32(latents)).abs() / (1 + latents.abs())).amax(1)
+    err_z = rel_errors(z_back, as_sent(latents)).amax(1)
     return err_x, err_z
 
 
@@ -384,12 +366,11 @@ def metric_samples(g, name: str, samples: torch.Tensor, test: torch.Tensor) -> N
     g.metric(name, distance,
              hint="Sample z ~ N(0, I) and push it through inverse (not forward). The figure shows your samples "
                   "next to the data.",
-             note=f"real vs real {floor:.2e}")
-    g.outcomes[name].feedback += f" Two independent real samples of this size: {floor:.4f}."
+             detail=f"Two independent real samples of this size: {floor:.4f}.", note=f"real vs real {floor:.2e}")
 
 
 def attach_figure(g, name: str, train, density, shape, samples, box, caption: str) -> None:
-    try:
-        g.attach_image(name, samples_figure(train, density, shape, samples, box), caption)
-    except Exception as exc:  # noqa: BLE001 - a figure must never break grading
-        g.progress(f"no figure: {type(exc).__name__}")
+    if density is None and samples is None:
+        return  # the model gave nothing to draw
+    g.figure(name, caption, lambda fig: draw_samples_figure(fig, train, density, shape, samples, box),
+             size=figure_size(box))

@@ -19,19 +19,19 @@ own z); every score is computed here:
 
 from __future__ import annotations
 
-import io
 import math
 import statistics
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.spatial import cKDTree
 
 from grader.checking import ResultInvalid
+from grader.checklib.copies import nn_distance_ratio
+from grader.checklib.modes import Modes, ModeStats, Panel, draw_panels, panels_size
+from grader.checklib.numerics import as_sent, rel_error
 
-RADIUS, SIGMA, N_MODES = 2.0, 0.05, 8
-HQ_RADIUS = 3 * SIGMA
+SIGMA, N_MODES = 0.05, 8
 N_TRAIN = 4000
 N_SAMPLES = 2500  # as in the VEEGAN / PacGAN tables
 MIN_COUNT = 20  # a mode is covered with at least 20 of 2500 high-quality samples (PacGAN's rule)
@@ -45,79 +45,13 @@ SAMPLE_CHECKS = ("fit_budget", "uses_z", "no_copies", "modes", "high_quality", "
 
 # ---- data ----
 
-def centres(theta: float) -> np.ndarray:
-    angles = theta + 2 * math.pi * np.arange(N_MODES) / N_MODES
-    return RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def make_ring(rng: np.random.Generator, n: int, theta: float) -> np.ndarray:
-    k = rng.integers(0, N_MODES, size=n)
-    return centres(theta)[k] + SIGMA * rng.standard_normal((n, 2))
-
-
-def f32(*arrays):
-    """What the student's code receives: the grader's values rounded to float32 (kept as float64)."""
-    return tuple(torch.as_tensor(a).float().double() for a in arrays)
-
-
-def rel_error(theirs, ours) -> float:
-    theirs, ours = torch.as_tensor(theirs, dtype=torch.float64), torch.as_tensor(ours, dtype=torch.float64)
-    return float(((theirs - ours).abs() / (1 + ours.abs())).max())
-
-
-# ---- sample metrics ----
-
-def mode_stats(samples: np.ndarray, c: np.ndarray) -> dict:
-    d = np.linalg.norm(samples[:, None, :] - c[None, :, :], axis=-1)
-    nearest, dist = d.argmin(1), d.min(1)
-    hq = dist <= HQ_RADIUS
-    counts = np.bincount(nearest[hq], minlength=N_MODES)
-    total = counts.sum()
-    return {"modes": int((counts >= MIN_COUNT).sum()), "hq": float(hq.mean()),
-            "balance": float(counts.min() / (total / N_MODES)) if total else 0.0, "counts": counts}
-
-
-def copy_ratio(samples: np.ndarray, x_train: np.ndarray, fresh: np.ndarray) -> float:
-    """Median distance of a sample to its nearest training point over the same for fresh real data."""
-    tree = cKDTree(x_train)
-    return float(np.median(tree.query(samples)[0]) / np.median(tree.query(fresh)[0]))
+def draw_ring(rng: np.random.Generator) -> Modes:
+    """This training's ring: a fresh rotation from the secret seed."""
+    return Modes.ring(float(rng.uniform(0.0, 2 * math.pi)), sigma=SIGMA, count=N_MODES)
 
 
 def mean_pair_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b, axis=1).mean())
-
-
-def plot(panels: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]) -> bytes:
-    """One panel per training, and a zoom on one mode of the first training."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.8 * (len(panels) + 1), 3.0), dpi=80)
-    zoom = panels[0][2][0]
-    views = [(*p, (0.0, 0.0), 3.5) for p in panels]
-    views.append((*panels[0][:3], "training 1, one mode", tuple(zoom), 0.5))
-    for ax, (samples, x_train, c, title, (x0, y0), half) in zip(axes, views, strict=True):
-        ax.scatter(x_train[:1500, 0], x_train[:1500, 1], s=2, c="0.7", label="training data")
-        shown = samples[:1500]
-        if half < 1:  # the zoom: leave out what lies outside instead of drawing it on the edge
-            shown = shown[(np.abs(shown - [x0, y0]) < half).all(1)]
-        shown = np.clip(shown, [x0 - half, y0 - half], [x0 + half, y0 + half])
-        ax.scatter(shown[:, 0], shown[:, 1], s=2, c="tab:blue", alpha=0.5, label="your samples")
-        for cx, cy in c:
-            ax.add_patch(plt.Circle((cx, cy), HQ_RADIUS, fill=False, color="tab:red", lw=0.8))
-        ax.set_xlim(x0 - half, x0 + half)
-        ax.set_ylim(y0 - half, y0 + half)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=8)
-    axes[0].legend(loc="lower left", fontsize=6, markerscale=3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 # ---- the trained generator ----
@@ -140,22 +74,30 @@ def function_of_z(g, z: np.ndarray, samples: torch.Tensor, real_spread: float) -
     return "", ratio
 
 
-def sample_quality(g) -> None:
-    budget = g.train_seconds
-    fit_times, notes, stats, ratios, spreads, panels, problems = [], [], [], [], [], [], []
-    floor = None
-    for r in range(N_FITS):
-        theta = float(g.rng.uniform(0.0, 2 * math.pi))
-        c = centres(theta)
-        x_train = make_ring(g.rng, N_TRAIN, theta)
-        fresh = make_ring(g.rng, N_SAMPLES, theta)
-        g.progress(f"training your GAN ({r + 1} of {N_FITS})")
-        before = g.timings.get("fit", 0.0)
-        # Training output of the first fit is the student's to see: nothing hidden has been sent yet.
-        g.call("fit", x_train, seed=g.torch_seed(), max_seconds=budget, audience="student",
-               timeout=budget * 1.5 + 10)
-        fit_times.append(g.timings["fit"] - before)
+def probe_generator(ask) -> tuple[str, tuple, dict]:
+    """The restore check: generate on fixed z of the model's own latent size."""
+    z_dim = int(ask("model.latent_dim"))
+    return "model.generate", (torch.linspace(-2, 2, 16 * max(1, min(z_dim, MAX_LATENT)), dtype=torch.float64)
+                              .view(16, -1),), {}
 
+
+def sample_quality(g) -> None:
+    # The three trainings first, one after another in one training sandbox (each on its own data and
+    # rotation); then each trained generator is scored in a fresh sandbox rebuilt from its own state.
+    fit_times, notes, stats, ratios, spreads, panels, problems = [], [], [], [], [], [], []
+    floor: ModeStats | None = None
+    trained = []
+    for r in range(N_FITS):
+        modes = draw_ring(g.rng)
+        x_train = modes.sample(g.rng, N_TRAIN)
+        fresh = modes.sample(g.rng, N_SAMPLES)
+        g.progress(f"training your GAN ({r + 1} of {N_FITS})")
+        trained.append((g.train("fit", x_train, check=None, probe=probe_generator), modes, x_train, fresh))
+    for r, (training, modes, x_train, fresh) in enumerate(trained):
+        if not training.ok:
+            raise training.error
+        fit_times.append(training.seconds)
+        g.use(training)
         g.progress(f"sampling from your GAN ({r + 1} of {N_FITS})")
         z_dim = g.call("model.latent_dim")
         if not 1 <= z_dim <= MAX_LATENT:
@@ -165,23 +107,23 @@ def sample_quality(g) -> None:
         if samples.shape[0] != N_SAMPLES:
             raise ResultInvalid(f"model.generate returned {samples.shape[0]} rows for {N_SAMPLES} rows of z.")
         s = samples.numpy()
-        st = mode_stats(s, c)
+        st = modes.stats(s, min_count=MIN_COUNT)
         stats.append(st)
-        ratios.append(copy_ratio(s, x_train, fresh))
-        real_spread = mean_pair_distance(fresh, make_ring(g.rng, N_SAMPLES, theta))
+        ratios.append(nn_distance_ratio(s, x_train, fresh))
+        real_spread = mean_pair_distance(fresh, modes.sample(g.rng, N_SAMPLES))
         problem, spread = function_of_z(g, z, samples, real_spread)
         spreads.append(spread)
         if problem:
             problems.append(problem)
         if floor is None:
-            floor = mode_stats(fresh, c)
-        notes.append(f"fit {r + 1}: {fit_times[-1]:.1f} s, Z={z_dim}, modes {st['modes']}, hq {st['hq']:.3f}, "
-                     f"balance {st['balance']:.2f}, copy ratio {ratios[-1]:.2f}, spread {spread:.2f}, "
-                     f"counts {st['counts'].tolist()}")
-        panels.append((s, x_train, c, f"training {r + 1}: {st['modes']} modes, HQ {st['hq']:.2f}"))
+            floor = modes.stats(fresh, min_count=MIN_COUNT)
+        notes.append(f"fit {r + 1}: {fit_times[-1]:.1f} s, Z={z_dim}, modes {st.covered}, hq {st.hq:.3f}, "
+                     f"balance {st.balance:.2f}, copy ratio {ratios[-1]:.2f}, spread {spread:.2f}, "
+                     f"counts {st.counts.tolist()}")
+        panels.append(Panel(f"training {r + 1}: {st.covered} modes, HQ {st.hq:.2f}", s, x_train, modes))
 
     note = "; ".join(notes)
-    g.metric("fit_budget", max(fit_times), threshold=budget + 2.0, note=note,
+    g.metric("fit_budget", max(fit_times), threshold=g.training_limit(), note=note,
              hint="Stop training when max_seconds is used up (check time.monotonic() in your loop); the grader "
                   "trains three times.")
     median_spread = statistics.median(spreads)
@@ -200,27 +142,24 @@ def sample_quality(g) -> None:
     g.metric("no_copies", min(ratios), note=note,
              hint="Your samples lie much closer to training points than fresh data does: the generator is "
                   "replaying (almost) copies of the training data instead of modelling the distribution.")
-    floor_text = (f"Real data at the same sample size: {floor['modes']} modes, {floor['hq']:.3f} high-quality, "
-                  f"balance {floor['balance']:.2f}. Per training: "
-                  + ", ".join(f"{st['modes']} modes / {st['hq']:.2f} HQ / balance {st['balance']:.2f}" for st in stats)
+    floor_text = (f"Real data at the same sample size: {floor.covered} modes, {floor.hq:.3f} high-quality, "
+                  f"balance {floor.balance:.2f}. Per training: "
+                  + ", ".join(f"{st.covered} modes / {st.hq:.2f} HQ / balance {st.balance:.2f}" for st in stats)
                   + ".")
-    g.metric("modes", statistics.median(st["modes"] for st in stats), note=note,
+    g.metric("modes", statistics.median(st.covered for st in stats), note=note,
              hint=floor_text + " Too few modes is mode collapse: use the non-saturating loss, Adam with beta1 = 0.5, "
                                "and consider PacGAN (the discriminator judges pairs of samples).")
-    g.metric("high_quality", statistics.median(st["hq"] for st in stats), note=note,
+    g.metric("high_quality", statistics.median(st.hq for st in stats), note=note,
              hint=floor_text + " Samples between the modes: train longer, decay the learning rate towards the end.")
-    g.metric("high_quality_c", statistics.median(st["hq"] for st in stats), note=note,
+    g.metric("high_quality_c", statistics.median(st.hq for st in stats), note=note,
              hint=floor_text + " Decay the learning rate towards the end of training, and use the whole budget.")
-    g.metric("mode_balance", statistics.median(st["balance"] for st in stats), note=note,
+    g.metric("mode_balance", statistics.median(st.balance for st in stats), note=note,
              hint=floor_text + " Some modes get far fewer samples than others (partial mode collapse): PacGAN or "
                                "minibatch features let the discriminator see how diverse a batch is.")
-    try:
-        g.attach_image("samples", plot(panels),
-                       "Your samples (blue) for the grader's z after each of the three trainings, the training "
-                       "data (grey) and the 3-sigma circles around the true modes (red); the last panel zooms on one mode. "
-                       "Samples outside the first three panels are drawn on their edges.")
-    except Exception as exc:  # noqa: BLE001 - a figure must never break grading
-        g.progress(f"no figure: {type(exc).__name__}")
+    g.figure("samples", "Your samples (blue) for the grader's z after each of the three trainings, the training "
+             "data (grey) and the 3-sigma circles around the true modes (red); the last panel zooms on one mode. "
+             "Samples outside the first three panels are drawn on their edges.",
+             lambda fig: draw_panels(fig, panels, zoom=0.5), size=panels_size(len(panels)))
 
 
 # ---- the losses ----
@@ -240,7 +179,7 @@ def g_ns(fake: torch.Tensor) -> float:
 def random_logits(g, n: int) -> torch.Tensor:
     """Logits of every size: moderate ones and confident ones up to +-30."""
     scale = g.rng.choice([1.0, 5.0, 15.0], size=n)
-    return f32(np.clip(scale * g.rng.standard_normal(n), -30, 30))[0]
+    return as_sent(np.clip(scale * g.rng.standard_normal(n), -30, 30))
 
 
 def check_at_zero(g) -> None:
@@ -306,7 +245,7 @@ def check_optimal(g) -> None:
     lq = lp + g.rng.normal(0, 3, size=64)
     extreme_p = np.array([-1000.0, -1000.0, -1001.0, -750.0, -90.0, 80.0, 0.0, -30.0])
     extreme_q = np.array([-1001.0, -1000.0, -1000.0, -760.0, -100.0, 90.0, 0.0, -30.0])
-    log_p, log_q = f32(np.concatenate([lp, extreme_p]), np.concatenate([lq, extreme_q]))
+    log_p, log_q = as_sent(np.concatenate([lp, extreme_p]), np.concatenate([lq, extreme_q]))
     theirs = g.call("optimal_discriminator", log_p, log_q)
     ours = torch.sigmoid(log_p - log_q)
     g.metric("optimal_discriminator", float((theirs - ours).abs().max()),
@@ -327,12 +266,11 @@ def critic_case(g, d: int, h: int, b: int, linear: bool):
     W1 = np.zeros((h, d)) if linear else g.rng.standard_normal((h, d))
     b1 = g.rng.normal(0, 0.5, size=h)
     w2 = g.rng.standard_normal(h)
-    x_real = np.concatenate([make_ring(g.rng, b, float(g.rng.uniform(0, 2 * math.pi))),
-                             g.rng.standard_normal((b, d - 2))], axis=1)
+    x_real = np.concatenate([draw_ring(g.rng).sample(g.rng, b), g.rng.standard_normal((b, d - 2))], axis=1)
     x_fake = 1.5 * g.rng.standard_normal((b, d))
     alpha = g.rng.uniform(0, 1, size=(b, 1))
     lam = float(g.rng.choice([1.0, 10.0]))
-    return (*f32(w, W1, b1, w2, x_real, x_fake, alpha), lam)
+    return (*as_sent(w, W1, b1, w2, x_real, x_fake, alpha), lam)
 
 
 def check_penalty_linear(g) -> None:
@@ -359,11 +297,11 @@ def check_penalty(g) -> None:
 
 
 def grade(g) -> None:
-    with g.checks(*SAMPLE_CHECKS):
+    with g.section(*SAMPLE_CHECKS):
         sample_quality(g)
     for name, check in (("losses_at_zero", check_at_zero), ("discriminator_loss", check_discriminator),
                         ("generator_losses", check_generator), ("nonsaturating_gradient", check_gradient),
                         ("optimal_discriminator", check_optimal), ("gradient_penalty_linear", check_penalty_linear),
                         ("gradient_penalty", check_penalty)):
-        with g.checks(name):
+        with g.section(name):
             check(g)

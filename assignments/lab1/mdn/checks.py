@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from grader.plots import render_png
+from grader.checklib.numerics import as_sent, rel_error
 
 N_TRAIN = 4000
 N_TEST = 5000
@@ -118,13 +118,13 @@ def sklearn_em(x: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 def check_em(g, x: torch.Tensor) -> None:
-    with g.checks("em_monotone", "em_sklearn"):
+    with g.section("em_monotone", "em_sklearn"):
         g.progress("running your EM steps")
-        x = x.float().double()  # what the student's code receives
+        x = as_sent(x)
         quantiles = torch.quantile(x.flatten(), (torch.arange(EM_K, dtype=torch.float64) + 0.5) / EM_K)
         start = (torch.full((EM_K,), -math.log(EM_K), dtype=torch.float64), quantiles,
                  torch.full((EM_K,), 0.5 * math.log(float(x.var()) / EM_K), dtype=torch.float64))
-        start = tuple(t.float().double() for t in start)
+        start = as_sent(*start)
         params, history = start, []
         for _ in range(EM_STEPS):
             out = g.call("em_step", x, *params)
@@ -221,25 +221,20 @@ def elbow_up_mass(log_pi, mu, log_sigma) -> torch.Tensor:
     return (torch.softmax(log_pi, dim=-1) * normal.cdf(mu[..., 1] / log_sigma[..., 1].exp())).sum(-1)
 
 
-def draw_arms(arm: Arm, targets: torch.Tensor, samples: torch.Tensor, titles: list[str]) -> bytes:
+def draw_arms(fig: Figure, arm: Arm, targets: torch.Tensor, samples: torch.Tensor, titles: list[str]) -> None:
     """For a few targets: the arm in each of the student's sampled configurations, and the target."""
-    def draw(fig: Figure) -> None:
-        axes = fig.subplots(1, len(targets))
-        reach = arm.l1 + arm.l2
-        for ax, target, thetas, title in zip(axes, targets, samples, titles, strict=True):
-            ax.set_title(title, fontsize=8)
-            elbows = torch.stack([arm.l1 * torch.cos(thetas[:, 0]), arm.l1 * torch.sin(thetas[:, 0])], -1)
-            hands = arm.hand(thetas)
-            for elbow, hand in zip(elbows, hands, strict=True):
-                ax.plot([0, elbow[0], hand[0]], [0, elbow[1], hand[1]], color="tab:blue", alpha=0.3, lw=1)
-            ax.plot(*target, marker="x", color="tab:red", ms=10, mew=2)
-            ax.plot(0, 0, marker="o", color="black")
-            ax.set_xlim(-0.3 * reach, 1.1 * reach)
-            ax.set_ylim(-1.1 * reach, 1.1 * reach)
-            ax.set_aspect("equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
-    return render_png(draw, size=(7.5, 3.2))
+    axes = fig.subplots(1, len(targets))
+    reach = arm.l1 + arm.l2
+    for ax, target, thetas, title in zip(axes, targets, samples, titles, strict=True):
+        ax.set_title(title, fontsize=8)
+        elbows = torch.stack([arm.l1 * torch.cos(thetas[:, 0]), arm.l1 * torch.sin(thetas[:, 0])], -1)
+        hands = arm.hand(thetas)
+        for elbow, hand in zip(elbows, hands, strict=True):
+            ax.plot([0, elbow[0], hand[0]], [0, elbow[1], hand[1]], color="tab:blue", alpha=0.3, lw=1)
+        ax.plot(*target, marker="x", color="tab:red", ms=10, mew=2)
+        ax.plot(0, 0, marker="o", color="black")
+        ax.set(xlim=(-0.3 * reach, 1.1 * reach), ylim=(-1.1 * reach, 1.1 * reach), aspect="equal", xticks=[],
+               yticks=[])
 
 
 def check_arm(g, arm: Arm, x_test: torch.Tensor, theta_test: torch.Tensor) -> None:
@@ -273,14 +268,12 @@ def check_arm(g, arm: Arm, x_test: torch.Tensor, theta_test: torch.Tensor) -> No
     shown = torch.tensor([int(i) for i in torch.nonzero(both).flatten()[:3]])
     if len(shown) == 3:
         titles = [f"elbow up: yours {float(theirs_up[i]):.0%}, exact {float(elbow_up[i]):.0%}" for i in shown]
-        g.attach_image("arm-samples", draw_arms(arm, x_test[shown], samples[shown], titles),
-                       f"Arm configurations drawn from your p(theta | x) for three targets (red cross, links "
-                       f"{arm.l1:.2f} and {arm.l2:.2f}); a good model puts the hand on the cross, with both elbows.")
+        g.figure("arm-samples", f"Arm configurations drawn from your p(theta | x) for three targets (red cross, links "
+                 f"{arm.l1:.2f} and {arm.l2:.2f}); a good model puts the hand on the cross, with both elbows.",
+                 lambda fig: draw_arms(fig, arm, x_test[shown], samples[shown], titles), size=(7.5, 3.2), dpi=90)
 
 
-MODEL_CHECKS = ("fit_budget", "weights_simplex", "nll", "nll_c", "beats_regression", "density_integrates",
-                "exact_conditional")
-ARM_CHECKS = ("arm_fit_budget", "arm_kl", "arm_reach", "arm_branches")
+MODEL_CHECKS = ("weights_simplex", "nll", "nll_c", "beats_regression", "density_integrates", "exact_conditional")
 
 
 def grade(g) -> None:
@@ -291,27 +284,22 @@ def grade(g) -> None:
 
     # Both trainings come first: what they print is the student's to see, since nothing hidden has
     # been sent yet. The A tier is optional, so a missing fit_arm fails only the arm checks.
-    trained = arm_trained = False
-    with g.checks(*MODEL_CHECKS):
-        g.progress("training your model")
-        g.train("fit", x_train, y_train, check="fit_budget")
-        trained = True
-    with g.checks(*ARM_CHECKS):
-        g.progress("training your arm model (A tier)")
-        g.train("fit_arm", *arm_train, check="arm_fit_budget")
-        arm_trained = True
+    g.progress("training your model")
+    g.train("fit", x_train, y_train, check="fit_budget",
+            probe=("model.forward", (torch.linspace(0, 1, 16, dtype=torch.float64).view(-1, 1),), {}))
+    g.progress("training your arm model (A tier)")
+    g.train("fit_arm", *arm_train, check="arm_fit_budget",
+            probe=("arm_model.forward", (torch.linspace(-1.5, 1.5, 32, dtype=torch.float64).view(16, 2),), {}))
 
-    if trained:
-        check_model(g, x_train, y_train, x_test, y_test)
-    if arm_trained:
-        with g.checks(*ARM_CHECKS):
-            check_arm(g, arm, *arm_test)
+    check_model(g, x_train, y_train, x_test, y_test)
+    with g.section("arm_kl", "arm_reach", "arm_branches"):
+        check_arm(g, arm, *arm_test)
     check_functions(g)
     check_em(g, make_data(g.rng, EM_N)[0])
 
 
 def check_model(g, x_train, y_train, x_test, y_test) -> None:
-    with g.checks(*MODEL_CHECKS):
+    with g.section(*MODEL_CHECKS):
         g.progress("checking your model")
         out = g.call("model.forward", x_test)
         log_pi, mu, log_sigma = out["log_pi"], out["mu"], out["log_sigma"]
@@ -363,44 +351,40 @@ def check_model(g, x_train, y_train, x_test, y_test) -> None:
 
 
 def check_functions(g) -> None:
-    with g.checks("gaussian_nll"):
-        mu, log_sigma, y = (torch.from_numpy(g.rng.normal(scale=s, size=(256, 1))).float().double()
-                            for s in (1.0, 0.8, 1.5))
+    with g.section("gaussian_nll"):
+        mu, log_sigma, y = as_sent(*(g.rng.normal(scale=s, size=(256, 1)) for s in (1.0, 0.8, 1.5)))
         theirs = g.call("gaussian_nll", mu, log_sigma, y)
         ours = mixture_nll(torch.zeros(256, 1, dtype=torch.float64), mu, log_sigma, y)
-        g.metric("gaussian_nll", float(((theirs - ours).abs() / (1 + ours.abs())).max()),
+        g.metric("gaussian_nll", rel_error(theirs, ours),
                  hint="-log N(y; mu, sigma) = 0.5 ((y - mu) / sigma)^2 + log sigma + 0.5 log(2 pi).")
 
-    with g.checks("mixture_log_prob"):
-        # Rounded to float32 first: that is what the student's code receives.
-        log_pi, mu, log_sigma, y = (t.float().double() for t in random_mixtures(g.rng, 256, 4))
+    with g.section("mixture_log_prob"):
+        log_pi, mu, log_sigma, y = as_sent(*random_mixtures(g.rng, 256, 4))
         theirs = g.call("mixture_log_prob", log_pi, mu, log_sigma, y)
         ours = -mixture_nll(log_pi, mu, log_sigma, y)
-        g.metric("mixture_log_prob", float(((theirs - ours).abs() / (1 + ours.abs())).max()),
+        g.metric("mixture_log_prob", rel_error(theirs, ours),
                  hint="Compare with log-sum-exp over k of log pi_k + log N(y; mu_k, sigma_k); "
                       "use torch.logsumexp for numerical stability.")
 
-    with g.checks("em_step"):
-        x = torch.from_numpy(g.rng.normal(size=(500, 1))).float().double()
-        log_pi = torch.from_numpy(g.rng.normal(size=4)).log_softmax(-1).float().double()
-        mu = torch.from_numpy(g.rng.normal(size=4)).float().double()
-        log_sigma = torch.from_numpy(g.rng.uniform(-1, 0.5, size=4)).float().double()
+    with g.section("em_step"):
+        x = as_sent(g.rng.normal(size=(500, 1)))
+        log_pi = as_sent(torch.from_numpy(g.rng.normal(size=4)).log_softmax(-1))
+        mu, log_sigma = as_sent(g.rng.normal(size=4), g.rng.uniform(-1, 0.5, size=4))
         out = g.call("em_step", x, log_pi, mu, log_sigma)
         ours = em_step(x, log_pi, mu, log_sigma)
-        error = max(float(((out[name] - want).abs() / (1 + want.abs())).max())
-                    for name, want in zip(("log_pi", "mu", "log_sigma"), ours, strict=True))
+        error = max(rel_error(out[name], want) for name, want in zip(("log_pi", "mu", "log_sigma"), ours, strict=True))
         g.metric("em_step", error,
                  hint="E step: r = softmax over components of log pi_k + log N(x; mu_k, sigma_k). M step: "
                       "N_k = sum of r over the data; pi_k = N_k / N; mu_k and sigma_k^2 are r-weighted averages.")
 
-    with g.checks("arm_log_prob"):
+    with g.section("arm_log_prob"):
         log_pi, mu, log_sigma, theta = random_mixtures(g.rng, 256, 3)
         mu = torch.stack([mu, torch.from_numpy(g.rng.uniform(-3, 3, size=mu.shape))], dim=-1)
         log_sigma = torch.stack([log_sigma, torch.from_numpy(g.rng.uniform(-3, 0.5, size=log_sigma.shape))], dim=-1)
         theta = torch.cat([theta, torch.from_numpy(g.rng.uniform(-3, 3, size=theta.shape))], dim=1)
-        log_pi, mu, log_sigma, theta = (t.float().double() for t in (log_pi, mu, log_sigma, theta))
+        log_pi, mu, log_sigma, theta = as_sent(log_pi, mu, log_sigma, theta)
         theirs = g.call("arm_log_prob", log_pi, mu, log_sigma, theta)
         ours = -arm_nll(log_pi, mu, log_sigma, theta)
-        g.metric("arm_log_prob", float(((theirs - ours).abs() / (1 + ours.abs())).max()),
+        g.metric("arm_log_prob", rel_error(theirs, ours),
                  hint="For each component, add the log-densities of the two coordinates (they are independent "
                       "given the component), then log-sum-exp over components with log_pi.")

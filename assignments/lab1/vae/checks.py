@@ -20,14 +20,16 @@ bernoulli_nll are checked on their own against analytic values and torch.distrib
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from grader.checking import ResultInvalid, format_number
-from grader.digits import bernoulli_nll, secret_split
+from grader.checklib.copies import exact_copy_fraction
+from grader.checklib.digits import bernoulli_nll, secret_split
+from grader.checklib.numerics import as_sent, rel_errors
 
 PIXELS = 64
 N_TEST = 400
@@ -38,12 +40,8 @@ COPY_LIMIT = 0.30                 # largest fraction of samples allowed to equal
 LN2 = math.log(2.0)
 LOG_2PI = math.log(2 * math.pi)
 
-AFTER_FIT = ("deterministic", "decoder_logits", "bounds_ordered", "elbo", "elbo_c", "iwae_c", "iwae_a",
-             "samples", "sample_seed")
 BOUND_CHECKS = ("elbo", "elbo_c", "iwae_c", "iwae_a")
 
-
-# ---- data ----
 
 # ---- the grader's own formulas (float64) ----
 
@@ -52,15 +50,6 @@ def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     q = torch.distributions.Normal(mu, (0.5 * log_var).exp())
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
     return torch.distributions.kl_divergence(q, p).sum(-1)
-
-
-def f32(t: torch.Tensor) -> torch.Tensor:
-    """What the student's code receives: the grader's float64 values rounded to float32."""
-    return t.to(torch.float32).to(torch.float64)
-
-
-def relative_gap(theirs: torch.Tensor, ours: torch.Tensor) -> torch.Tensor:
-    return (theirs - ours).abs() / (1 + ours.abs())
 
 
 # ---- calling the model ----
@@ -83,7 +72,7 @@ def log_weights(g, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, k: 
     b, d = mu.shape
     eps = torch.from_numpy(rng.standard_normal((k, b, d)))
     std = (0.5 * log_var).exp()
-    z = f32(mu + std * eps)                                                   # [k, B, D]
+    z = as_sent(mu + std * eps)                                                   # [k, B, D]
     flat = z.reshape(k * b, d)
     log_px = torch.empty(k * b, dtype=torch.float64)
     for start in range(0, k * b, CHUNK):
@@ -118,11 +107,11 @@ def check_kl(g, rng: np.random.Generator) -> None:
     ]
     mu = torch.tensor([c[1] for c in cases], dtype=torch.float64)
     log_var = torch.tensor([c[2] for c in cases], dtype=torch.float64)
-    mu = f32(torch.cat([mu, torch.from_numpy(rng.normal(0, 1.5, size=(252, d)))]))
-    log_var = f32(torch.cat([log_var, torch.from_numpy(rng.uniform(-4, 2, size=(252, d)))]))
+    mu = as_sent(torch.cat([mu, torch.from_numpy(rng.normal(0, 1.5, size=(252, d)))]))
+    log_var = as_sent(torch.cat([log_var, torch.from_numpy(rng.uniform(-4, 2, size=(252, d)))]))
     theirs = g.call("kl_normal", mu, log_var, audience="student")
     ours = kl_standard_normal(mu, log_var)
-    gap = relative_gap(theirs, ours)
+    gap = rel_errors(theirs, ours)
     hint = ""
     bad = [i for i in range(len(cases)) if gap[i] > 1e-4]
     if bad:
@@ -137,7 +126,7 @@ def check_kl(g, rng: np.random.Generator) -> None:
             (ours / d, "It is the mean over the latent dimensions: sum them instead."),
         ]
         for guess, words in diagnoses:
-            if float(relative_gap(theirs, guess).max()) < 1e-3:
+            if float(rel_errors(theirs, guess).max()) < 1e-3:
                 hint += words + " "
                 break
         hint += ("KL(N(mu, sigma^2) || N(0, 1)) = 0.5 (mu^2 + sigma^2 - 1 - log sigma^2) per dimension, summed "
@@ -146,12 +135,12 @@ def check_kl(g, rng: np.random.Generator) -> None:
 
 
 def check_reparameterise(g, rng: np.random.Generator) -> None:
-    mu = f32(torch.from_numpy(rng.normal(0, 1.5, size=(256, 6))))
-    log_var = f32(torch.from_numpy(rng.uniform(-5, 2, size=(256, 6))))
-    eps = f32(torch.from_numpy(rng.standard_normal((256, 6))))
+    mu = as_sent(torch.from_numpy(rng.normal(0, 1.5, size=(256, 6))))
+    log_var = as_sent(torch.from_numpy(rng.uniform(-5, 2, size=(256, 6))))
+    eps = as_sent(torch.from_numpy(rng.standard_normal((256, 6))))
     theirs = g.call("reparameterise", mu, log_var, eps, audience="student")
     ours = mu + (0.5 * log_var).exp() * eps
-    gap = float(relative_gap(theirs, ours).max())
+    gap = float(rel_errors(theirs, ours).max())
     hint = ""
     if gap > 1e-4:
         diagnoses = [
@@ -160,7 +149,7 @@ def check_reparameterise(g, rng: np.random.Generator) -> None:
             (mu + eps, "Your z ignores log_var."),
         ]
         for guess, words in diagnoses:
-            if float(relative_gap(theirs, guess).max()) < 1e-3:
+            if float(rel_errors(theirs, guess).max()) < 1e-3:
                 hint = words + " "
                 break
         hint += "Return mu + exp(0.5 * log_var) * eps with the eps you are given (do not draw your own)."
@@ -168,18 +157,18 @@ def check_reparameterise(g, rng: np.random.Generator) -> None:
 
 
 def check_bernoulli_nll(g, rng: np.random.Generator) -> None:
-    x = f32(torch.from_numpy((rng.random((256, PIXELS)) < 0.35).astype(np.float64)))
+    x = as_sent(torch.from_numpy((rng.random((256, PIXELS)) < 0.35).astype(np.float64)))
     logits = torch.from_numpy(rng.normal(0, 4, size=(256, PIXELS)))
     logits[:32] = 0.0                                            # the zero decoder: 64 ln 2 for any x
     logits[32:64] = torch.from_numpy(rng.choice([-30.0, -20.0, 20.0, 30.0], size=(32, PIXELS)))
-    logits = f32(logits)
+    logits = as_sent(logits)
     theirs = g.call("bernoulli_nll", logits, x, audience="student")
     ours = bernoulli_nll(logits, x)
-    gap = relative_gap(theirs, ours)
+    gap = rel_errors(theirs, ours)
     hint = ""
     if float(gap.max()) > 1e-4:
         zero = float(gap[:32].max())
-        if float(relative_gap(theirs, ours / PIXELS).max()) < 1e-3:
+        if float(rel_errors(theirs, ours / PIXELS).max()) < 1e-3:
             hint = "Your values are the mean over the 64 pixels: sum them (nats per image, not per pixel). "
         elif zero > 1e-4:
             hint = (f"With all logits 0 (p = 1/2 for every pixel) the NLL is 64 ln 2 = {64 * LN2:.4f} nats whatever "
@@ -198,21 +187,21 @@ def check_bernoulli_nll(g, rng: np.random.Generator) -> None:
 def check_deterministic(g, rng: np.random.Generator, train: torch.Tensor) -> tuple[int, dict]:
     """Encode/decode some rows alone and inside a shuffled larger batch; returns the latent size and
     what the figure needs."""
-    rows = f32(train[:16])
+    rows = as_sent(train[:16])
     mu, log_var = encode(g, rows, audience="student")
     d = mu.shape[1]
-    batch = torch.cat([rows, f32(train[16:200])])
+    batch = torch.cat([rows, as_sent(train[16:200])])
     order = torch.from_numpy(rng.permutation(batch.shape[0]))
     mu_b, log_var_b = encode(g, batch[order], audience="student")
     where = torch.argsort(order)[:16]                           # rows 0..15 of `batch` in the shuffled batch
-    z = f32(torch.from_numpy(rng.standard_normal((16, d))))
+    z = as_sent(torch.from_numpy(rng.standard_normal((16, d))))
     logits = decode(g, z, audience="student")
-    logits_again = decode(g, torch.cat([f32(torch.from_numpy(rng.standard_normal((100, d)))), z]),
+    logits_again = decode(g, torch.cat([as_sent(torch.from_numpy(rng.standard_normal((100, d)))), z]),
                           audience="student")[100:]
     changes = {
-        "encode's mu": float(relative_gap(mu_b[where], mu).max()),
-        "encode's log_var": float(relative_gap(log_var_b[where], log_var).max()),
-        "decode": float(relative_gap(logits_again, logits).max()),
+        "encode's mu": float(rel_errors(mu_b[where], mu).max()),
+        "encode's log_var": float(rel_errors(log_var_b[where], log_var).max()),
+        "decode": float(rel_errors(logits_again, logits).max()),
     }
     worst = max(changes, key=changes.get)
     g.metric("deterministic", changes[worst],
@@ -235,7 +224,7 @@ def check_samples(g, rng: np.random.Generator, train: torch.Tensor, d: int) -> d
 
     many = draw(N_SAMPLES, seeds[0])
     binary = bool(((many == 0) | (many == 1)).all())
-    z = f32(torch.from_numpy(rng.standard_normal((N_SAMPLES, d))))
+    z = as_sent(torch.from_numpy(rng.standard_normal((N_SAMPLES, d))))
     probs = torch.sigmoid(decode(g, z, audience="student"))
     gap = (many.mean(0) - probs.mean(0)).abs()
     pixel = int(gap.argmax())
@@ -250,8 +239,7 @@ def check_samples(g, rng: np.random.Generator, train: torch.Tensor, d: int) -> d
     first = draw(256, seeds[1])
     again = draw(256, seeds[1])
     other = draw(256, seeds[2])
-    seen = {row.tobytes() for row in train.numpy().astype(np.int8)}
-    copied = float(np.mean([row.tobytes() in seen for row in many.numpy().astype(np.int8)])) if binary else 0.0
+    copied = exact_copy_fraction(many.numpy(), train.numpy()) if binary else 0.0
     problems = []
     if not binary:
         problems.append("some values are not 0 or 1 (sample x ~ Bernoulli(sigmoid(logits)) with torch.bernoulli)")
@@ -271,7 +259,7 @@ def check_samples(g, rng: np.random.Generator, train: torch.Tensor, d: int) -> d
 
 
 def check_bounds(g, rng: np.random.Generator, train: torch.Tensor, test: torch.Tensor) -> dict:
-    x = f32(test)
+    x = as_sent(test)
     mu, log_var = encode(g, x)
     _, log_px = log_weights(g, x, mu, log_var, K_ELBO, rng)
     lw_10, _ = log_weights(g, x, mu, log_var, K_IW10, rng)
@@ -288,7 +276,7 @@ def check_bounds(g, rng: np.random.Generator, train: torch.Tensor, test: torch.T
                + f" (reconstruction {format_number(recon)} + KL {format_number(float(kl.mean()))})")
 
     # Whether the decoder's outputs look like probabilities rather than logits.
-    x_mu = decode(g, f32(mu))
+    x_mu = decode(g, as_sent(mu))
     inside = float(((x_mu >= 0) & (x_mu <= 1)).double().mean())
     hint = (f"A decoder whose logits are all 0 scores 64 ln 2 = {64 * LN2:.2f} nats; one that ignores z and predicts "
             "each pixel's frequency about 25.")
@@ -304,11 +292,11 @@ def check_bounds(g, rng: np.random.Generator, train: torch.Tensor, test: torch.T
                        hint=f"The grader measured {summary}. Each bound should be at least as tight as the one before: "
                             "check that encode and decode give the same answer for the same input whatever the batch "
                             "(model.eval(), no randomness inside).",
+                       detail=f"The grader measured {summary} nats per image.",
                        note=f"IWAE-10 - ELBO {step_10:.4f}, IWAE-100 - IWAE-10 {step_100:.4f}")
-    g.outcomes["bounds_ordered"].feedback += f" The grader measured {summary} nats per image."
 
     # A leakage indicator for staff: the same bound on 400 training images.
-    x_tr = f32(train[:N_TEST])
+    x_tr = as_sent(train[:N_TEST])
     mu_tr, log_var_tr = encode(g, x_tr)
     train_elbo = float(-(log_weights(g, x_tr, mu_tr, log_var_tr, 10, rng)[1].mean(0)
                          - kl_standard_normal(mu_tr, log_var_tr)).mean())
@@ -337,16 +325,14 @@ def check_bounds(g, rng: np.random.Generator, train: torch.Tensor, test: torch.T
 
 # ---- feedback figure ----
 
-def feedback_figure(images: dict, bounds: dict | None, limits: dict[str, float] | None = None) -> bytes:
-    import matplotlib
+def figure_size(images: dict) -> tuple[float, float]:
+    return 10, 1.1 * max(len(images), 3) + 0.4
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def draw_feedback(fig: Figure, images: dict, bounds: dict | None, limits: dict[str, float] | None = None) -> None:
     rows = [(key, title) for key, title in (
         ("originals", "training images"), ("reconstructions", "reconstructions, sigmoid(decode(mu))"),
         ("prior_means", "sigmoid(decode(z)), z ~ N(0, I)"), ("samples", "your model.sample")) if key in images]
-    fig = plt.figure(figsize=(10, 1.1 * max(len(rows), 3) + 0.4), dpi=80)
     width = 0.68 if bounds else 0.98
     for r, (key, title) in enumerate(rows):
         pics = images[key]
@@ -371,10 +357,6 @@ def feedback_figure(images: dict, bounds: dict | None, limits: dict[str, float] 
                 ax.text(len(labels) - 1, limit, name, fontsize=6, color="gray", ha="right", va="bottom")
         ax.set_title("held-out bound, nats/image", fontsize=8)
         ax.tick_params(labelsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 # ---- the grading run ----
@@ -385,47 +367,37 @@ def grade(g) -> None:
     train, test = secret_split(split_rng, N_TEST)
 
     # The pure functions first, as the student's audience: nothing hidden is involved.
-    with g.checks("kl_normal"):
+    with g.section("kl_normal"):
         check_kl(g, probe_rng)
-    with g.checks("reparameterise"):
+    with g.section("reparameterise"):
         check_reparameterise(g, probe_rng)
-    with g.checks("bernoulli_nll"):
+    with g.section("bernoulli_nll"):
         check_bernoulli_nll(g, probe_rng)
 
-    fitted = False
-    with g.checks("fit_budget"):
-        g.progress("training your model")
-        g.train("fit", f32(train), check="fit_budget")
-        fitted = True
-    if not fitted:
-        for name in AFTER_FIT:
-            g.record(name, False, "Not checked: fit() did not return a model (see the training check).")
-        return
+    g.progress("training your model")
+    g.train("fit", as_sent(train), check="fit_budget", probe=("model.encode", (as_sent(train[:8]),), {}))
 
     images: dict = {}
     d = None
     g.progress("checking your encoder and decoder")
-    with g.checks("deterministic", "samples", "sample_seed"):
+    with g.section("deterministic", "samples", "sample_seed"):
         d, shown = check_deterministic(g, model_rng, train)
         images.update(shown)
     if d is not None:
         g.progress("auditing your sampler")
-        with g.checks("samples", "sample_seed"):
+        with g.section("samples", "sample_seed"):
             images.update(check_samples(g, model_rng, train, d))
 
     # Held-out images last, as staff: nothing printed from here on reaches the student.
     g.progress("computing the ELBO and IWAE bounds on held-out images")
     bounds = None
-    with g.checks("decoder_logits", "bounds_ordered", *BOUND_CHECKS):
+    with g.section("decoder_logits", "bounds_ordered", *BOUND_CHECKS):
         bounds = check_bounds(g, mc_rng, train, test)
 
     if images or bounds:
-        try:
-            limits = {f"{spec.tier} {'IWAE' if 'iwae' in name else 'ELBO'} {spec.threshold:g}": spec.threshold
-                      for name, spec in g.part.checks.items() if name in BOUND_CHECKS}
-            g.attach_image("vae-digits", feedback_figure(images, bounds, limits),
-                           "Rows: training images, your reconstructions (pixel probabilities), decoded prior "
-                           "draws and your binary samples. Right: the grader's held-out bounds (lower is better; "
-                           "each IWAE-K should sit below the ELBO).")
-        except Exception as exc:  # noqa: BLE001 - a figure must never break grading
-            g.progress(f"no figure: {type(exc).__name__}")
+        limits = {f"{spec.tier} {'IWAE' if 'iwae' in name else 'ELBO'} {spec.threshold:g}": spec.threshold
+                  for name, spec in g.part.checks.items() if name in BOUND_CHECKS}
+        g.figure("vae-digits", "Rows: training images, your reconstructions (pixel probabilities), decoded prior "
+                 "draws and your binary samples. Right: the grader's held-out bounds (lower is better; "
+                 "each IWAE-K should sit below the ELBO).",
+                 lambda fig: draw_feedback(fig, images, bounds, limits), size=figure_size(images), layout=None)

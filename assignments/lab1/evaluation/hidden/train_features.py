@@ -8,7 +8,7 @@ Fréchet distance, MMD, precision/recall etc. in that feature space. The 64 unit
 dimensions (their covariance has exact zero eigenvalues, which makes the matrix square root of the
 Fréchet distance ill-conditioned), so the features are the projection on the top FEATURE_DIM = 16
 principal components of the penultimate layer over the training split (99 % of its variance; the
-smallest kept eigenvalue is about 1.5, the largest about 260), stored with the weights. The architecture lives in ../checks.py (`staff_features`, `staff_logits`) so
+smallest kept eigenvalue is about 1.5, the largest about 260), stored with the weights. The architecture lives in grader/checklib/features.py (`StaffCNN`) so
 that training and grading cannot drift apart.
 
 Deterministic: fixed seeds, one thread, deterministic algorithms; a stratified 80/20 split with
@@ -23,7 +23,6 @@ and the training recipe in its metadata.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -33,19 +32,14 @@ from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from grader.checklib.features import StaffCNN
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "digits_features.safetensors"
 FEATURE_DIM = 16
 EPOCHS = 60
 BATCH = 64
 LR = 3e-3
-
-
-def load_checks():
-    spec = importlib.util.spec_from_file_location("evaluation_checks", HERE.parent / "checks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def init_params(gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -72,7 +66,6 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    checks = load_checks()
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
@@ -90,16 +83,16 @@ def main() -> None:
         for i in range(0, len(order), BATCH):
             idx = order[i:i + BATCH]
             xb = x_tr[idx] if i % (2 * BATCH) == 0 else shift_batch(x_tr[idx], gen)
-            loss = torch.nn.functional.cross_entropy(checks.staff_logits(xb, params), y_tr[idx])
+            loss = torch.nn.functional.cross_entropy(StaffCNN(params).logits(xb), y_tr[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
     with torch.no_grad():
-        acc_tr = float((checks.staff_logits(x_tr, params).argmax(1) == y_tr).float().mean())
-        acc_te = float((checks.staff_logits(x_te, params).argmax(1) == y_te).float().mean())
+        acc_tr = float((StaffCNN(params).logits(x_tr).argmax(1) == y_tr).float().mean())
+        acc_te = float((StaffCNN(params).logits(x_te).argmax(1) == y_te).float().mean())
         # PCA of the penultimate layer on the training split; signs fixed so the file is reproducible.
-        h = checks.staff_penultimate(x_tr, params).double()
+        h = StaffCNN(params).penultimate(x_tr).double()
         mean = h.mean(0)
         vals, vecs = torch.linalg.eigh(torch.cov(h.T))
         comps = vecs[:, vals.argsort(descending=True)[:FEATURE_DIM]]

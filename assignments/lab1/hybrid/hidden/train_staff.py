@@ -34,6 +34,8 @@ from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from grader.checklib.features import StaffCNN
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "staff_models.safetensors"
 FEATURE_DIM = 16
@@ -82,14 +84,14 @@ def train_cnn(checks, x, y, gen) -> tuple[dict, dict]:
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             xb = x_tr[idx] if i % (2 * batch) == 0 else shift_batch(x_tr[idx], gen)
-            loss = F.cross_entropy(checks.staff_logits(xb, p), y_tr[idx])
+            loss = F.cross_entropy(StaffCNN(p, "cnn.").logits(xb), y_tr[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
     with torch.no_grad():
-        acc_te = float((checks.staff_logits(x_te, p).argmax(1) == y_te).float().mean())
-        h = checks.staff_penultimate(x_tr, p).double()
+        acc_te = float((StaffCNN(p, "cnn.").logits(x_te).argmax(1) == y_te).float().mean())
+        h = StaffCNN(p, "cnn.").penultimate(x_tr).double()
         mean = h.mean(0)
         vals, vecs = torch.linalg.eigh(torch.cov(h.T))
         comps = vecs[:, vals.argsort(descending=True)[:FEATURE_DIM]]

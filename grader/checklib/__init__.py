@@ -1,0 +1,11 @@
+"""The check authors' toolkit: what every part's trusted `checks.py` needs besides the examination of
+its own ideas. One home for each piece, so that a rule (how float32 rounding is mirrored, what a
+relative error is, how the ring of Gaussians is drawn, how a copy is told from a sample) is written once.
+
+- `numerics`: the float32 values the student's code receives, relative errors.
+- `modes`: mixtures of 2-D Gaussian modes (the ring of the diffusion and GAN parts) and mode statistics.
+- `digits`: scikit-learn's bundled 8x8 digits, binarised or scaled, and secret splits of them.
+- `features`: the staff CNN's features of digits, pairwise distances, k-NN precision/recall and density/coverage.
+- `copies`: whether samples are new or near copies of training data.
+- `plots`: PNG figures drawn with matplotlib's object API.
+"""
