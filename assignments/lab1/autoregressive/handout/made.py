@@ -38,6 +38,8 @@ class MaskedLinear(nn.Linear):
 class MADE(nn.Module):
     def __init__(self, pixels: int = PIXELS, hidden: int = 512):
         super().__init__()
+        # Every setting build_digits_model needs to make this network again; add yours if you add arguments.
+        self.config = {"pixels": pixels, "hidden": hidden}
         # TODO: give pixel i the degree i (0..63) and hidden unit k a degree m_k in 0..62 (e.g. k % 63), then
         #       self.inp    = MaskedLinear(pixels, hidden, mask [H, D]: hidden k sees pixel i iff m_k >= i)
         #       self.out    = MaskedLinear(hidden, pixels, mask [D, H]: logit d sees hidden k iff d > m_k)
@@ -67,6 +69,13 @@ class MADE(nn.Module):
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x) per image, in nats: the sum over the 64 pixels of the binary cross-entropy of the logits."""
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+def build_digits_model(config: dict) -> MADE:
+    """How the grader rebuilds your trained model in a fresh process: build_digits_model(digits_model.config), then
+    load_state_dict(digits_model.state_dict()). Only config and the tensors of the state_dict survive training:
+    keep every setting in config and every tensor in a parameter or buffer (register_buffer)."""
+    return MADE(**config)
 
 
 def fit_digits(x: torch.Tensor, *, seed: int, max_seconds: float) -> MADE:

@@ -10,9 +10,9 @@ import time
 
 import pytest
 import torch
-from autoregressive import BOS, SEQ_LEN, VOCAB, TinyTransformer, fit, pick
+from autoregressive import BOS, SEQ_LEN, VOCAB, TinyTransformer, build_model, fit, pick
 from data import ENTROPY, copy_rate, digits_nll, digits_split, expected_nll, independent_nll, make_sequences
-from made import MADE, bernoulli_nll, fit_digits
+from made import MADE, bernoulli_nll, build_digits_model, fit_digits
 
 TOL = 1e-4  # the grader's tolerance on log-probabilities
 
@@ -140,8 +140,11 @@ def test_sampling_with_the_cache_is_faster():
         ratio = min(uncached() for _ in range(3)) / min(cached() for _ in range(3))
     finally:
         torch.set_num_threads(threads)
-    print(f"sampling with the cache is {ratio:.1f}x faster than without (the grader needs 6x)")
-    assert ratio >= 6, "use the KV cache in sample(): feed only the new token at each step"
+    # In one process a cache gains less than through the grader's channel, where every uncached step also
+    # ships its logits back: the reference is 4-5x faster here and 15-21x as the grader measures it (it
+    # needs 6x there). A sampler without a cache is about 1x here, so 2.5x here means the cache is used.
+    print(f"sampling with the cache is {ratio:.1f}x faster than without here (the grader needs 6x through its channel)")
+    assert ratio >= 2.5, "use the KV cache in sample(): feed only the new token at each step"
 
 
 def test_training_reaches_the_E_threshold():
@@ -230,3 +233,29 @@ def test_digits_training_reaches_the_C_thresholds():
           f"{baseline:.2f})")
     assert nll <= 18.5
     assert baseline - nll >= 5
+
+
+def rebuilt(model, build):
+    """What the grader does after training: a new model from model.config, with model's tensors and modes."""
+    copy = build(model.config)
+    copy.load_state_dict(model.state_dict())
+    for (_, mine), (_, theirs) in zip(model.named_modules(), copy.named_modules(), strict=True):
+        theirs.training = mine.training
+    return copy
+
+
+def same(a, b) -> bool:
+    if isinstance(a, (tuple, list)):
+        return all(same(x, y) for x, y in zip(a, b, strict=True))
+    return torch.allclose(a, b)
+
+
+def test_the_trained_models_survive_being_rebuilt_from_their_state():
+    model = fit(make_sequences(2000, seed=3), seed=0, max_seconds=2)
+    tokens = make_sequences(8, seed=4)
+    with torch.no_grad():
+        assert same(model.logits(tokens), rebuilt(model, build_model).logits(tokens)), "keep every setting in model.config and every tensor in the state_dict"
+    train, _ = digits_split(seed=3)
+    digits = fit_digits(train, seed=0, max_seconds=2)
+    with torch.no_grad():
+        assert same(digits.logits(train[:8]), rebuilt(digits, build_digits_model).logits(train[:8])), "keep every setting in model.config and every tensor in the state_dict"

@@ -11,6 +11,7 @@ import pytest
 import torch
 from data import make_ring, mode_stats
 from diffusion import (
+    build_model,
     conditional_path,
     conditional_score,
     conditional_vector_field,
@@ -88,3 +89,25 @@ def test_training_and_sampling():
     print(stats, "(the grader's E thresholds: 8 modes, high quality >= 0.6)")
     assert stats["modes_covered"] == 8
     assert stats["high_quality"] >= 0.6
+
+
+def rebuilt(model, build):
+    """What the grader does after training: a new model from model.config, with model's tensors and modes."""
+    copy = build(model.config)
+    copy.load_state_dict(model.state_dict())
+    for (_, mine), (_, theirs) in zip(model.named_modules(), copy.named_modules(), strict=True):
+        theirs.training = mine.training
+    return copy
+
+
+def same(a, b) -> bool:
+    if isinstance(a, (tuple, list)):
+        return all(same(x, y) for x, y in zip(a, b, strict=True))
+    return torch.allclose(a, b)
+
+
+def test_the_trained_model_survives_being_rebuilt_from_its_state():
+    model = fit(make_ring(2000, seed=3)[0], seed=0, max_seconds=2)
+    x, t = torch.randn(64, 2), torch.rand(64, 1)
+    with torch.no_grad():
+        assert same(model.velocity(x, t), rebuilt(model, build_model).velocity(x, t)), "keep every setting in model.config and every tensor in the state_dict"

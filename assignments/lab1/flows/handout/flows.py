@@ -49,6 +49,8 @@ class Flow(nn.Module):
 
     def __init__(self, n_layers: int = 8, hidden: int = 32):
         super().__init__()
+        # Every setting build_model needs to make this network again; add yours if you add arguments.
+        self.config = {"n_layers": n_layers, "hidden": hidden}
         # TODO: n_layers couplings; alternate d = 0, 1, 0, 1, ...
         raise NotImplementedError("Flow.__init__")
 
@@ -72,6 +74,18 @@ class Flow(nn.Module):
         """n samples [n,2]: z ~ N(0, I) drawn with a torch.Generator seeded with `seed`, pushed through inverse."""
         # TODO
         raise NotImplementedError("Flow.sample")
+
+
+def build_model(config: dict) -> Flow:
+    """How the grader rebuilds your trained model in a fresh process: build_model(model.config), then
+    load_state_dict(model.state_dict()). Only config and the tensors of the state_dict survive training:
+    keep every setting in config and every tensor in a parameter or buffer (register_buffer)."""
+    return Flow(**config)
+
+
+def build_model_c(config: dict) -> Flow:
+    """As build_model, for the C model (fit_c)."""
+    return Flow(**config)
 
 
 def fit(x: torch.Tensor, *, seed: int, max_seconds: float) -> Flow:

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 from data import make_moons, make_spirals, spirals_log_prob
-from flows import fit, fit_c
+from flows import build_model, build_model_c, fit, fit_c
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +115,30 @@ def test_c_close_to_the_true_density(model_c):
     truth = -spirals_log_prob(x).mean().item()
     print(f"C test NLL {nll:.3f}, the true density {truth:.3f}: {nll - truth:.3f} nats from the truth (C needs <= 0.25)")
     assert nll - truth <= 0.25
+
+
+def rebuilt(model, build):
+    """What the grader does after training: a new model from model.config, with model's tensors and modes."""
+    copy = build(model.config)
+    copy.load_state_dict(model.state_dict())
+    for (_, mine), (_, theirs) in zip(model.named_modules(), copy.named_modules(), strict=True):
+        theirs.training = mine.training
+    return copy
+
+
+def same(a, b) -> bool:
+    if isinstance(a, (tuple, list)):
+        return all(same(x, y) for x, y in zip(a, b, strict=True))
+    return torch.allclose(a, b)
+
+
+def test_the_trained_model_survives_being_rebuilt_from_its_state(model):
+    x = make_moons(64, seed=5).float()
+    with torch.no_grad():
+        assert same(model(x), rebuilt(model, build_model)(x)), "keep every setting in model.config and every tensor in the state_dict"
+
+
+def test_the_c_model_survives_being_rebuilt_from_its_state(model_c):
+    x = make_spirals(64, seed=5).float()
+    with torch.no_grad():
+        assert same(model_c(x), rebuilt(model_c, build_model_c)(x)), "keep every setting in model.config and every tensor in the state_dict"

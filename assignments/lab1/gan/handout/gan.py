@@ -87,6 +87,8 @@ def mlp(n_in: int, n_out: int, hidden: int = 128) -> nn.Sequential:
 class GAN(nn.Module):
     def __init__(self, z_dim: int = 2, hidden: int = 128):
         super().__init__()
+        # Every setting build_model needs to make this network again; add yours if you add arguments.
+        self.config = {"z_dim": z_dim, "hidden": hidden}
         self.z_dim = z_dim
         self.G = mlp(z_dim, 2, hidden)  # generator: z [n, Z] -> x [n, 2]
         self.D = mlp(2, 1, hidden)  # discriminator: x [B, 2] -> logit [B, 1]
@@ -104,6 +106,13 @@ class GAN(nn.Module):
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [B] for samples x [B, 2]."""
         return self.D(x).squeeze(-1)
+
+
+def build_model(config: dict) -> GAN:
+    """How the grader rebuilds your trained model in a fresh process: build_model(model.config), then
+    load_state_dict(model.state_dict()). Only config and the tensors of the state_dict survive training:
+    keep every setting in config and every tensor in a parameter or buffer (register_buffer)."""
+    return GAN(**config)
 
 
 def fit(x: torch.Tensor, *, seed: int, max_seconds: float) -> GAN:

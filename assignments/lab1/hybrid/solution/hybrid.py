@@ -51,11 +51,13 @@ class VelocityNet(nn.Module):
         return self.body(h)
 
 
-class GuidedFlow:
+class GuidedFlow(nn.Module):
     """The trained model the grader talks to. Works in [-1, 1] internally; returns pixels in [0, 1]."""
 
-    def __init__(self, net: VelocityNet):
-        self.net = net.eval()
+    def __init__(self, dim: int = 64, hidden: int = 256, n_freq: int = 16):
+        super().__init__()
+        self.config = {"dim": dim, "hidden": hidden, "n_freq": n_freq}  # all that build_model needs
+        self.net = VelocityNet(dim, hidden, n_freq)
 
     @torch.no_grad()
     def velocity(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, w: float) -> torch.Tensor:
@@ -76,6 +78,11 @@ class GuidedFlow:
         return ((x + 1) / 2).clamp(0, 1)
 
 
+def build_model(config: dict) -> GuidedFlow:
+    """The grader rebuilds the trained model in a fresh process as build_model(model.config) plus its state_dict."""
+    return GuidedFlow(**config)
+
+
 def fit(x: torch.Tensor, y: torch.Tensor, *, seed: int, max_seconds: float) -> GuidedFlow:
     """Conditional flow matching with label dropout; returns within max_seconds."""
     start = time.monotonic()
@@ -85,7 +92,8 @@ def fit(x: torch.Tensor, y: torch.Tensor, *, seed: int, max_seconds: float) -> G
     y = y.long()
     net = VelocityNet()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    ema = VelocityNet()
+    model = GuidedFlow()
+    ema = model.net
     ema.load_state_dict(net.state_dict())
     budget = max_seconds * 0.85  # room for moving data and returning
     max_steps, batch, step = 3000, 256, 0  # ~1000 steps already give ~99 % accuracy at w = 1
@@ -108,7 +116,7 @@ def fit(x: torch.Tensor, y: torch.Tensor, *, seed: int, max_seconds: float) -> G
         if step % 1000 == 0:
             print(f"step {step}: loss {loss.item():.3f} ({time.monotonic() - start:.1f} s)")
     print(f"trained {step} steps in {time.monotonic() - start:.1f} s")
-    return GuidedFlow(ema)
+    return model.eval()
 
 
 # ---------------------------------------------------------------- A: a latent flow over an autoencoder
@@ -125,12 +133,17 @@ class AutoEncoder(nn.Module):
                                  nn.Linear(hidden, dim))
 
 
-class LatentGuidedFlow:
+class LatentGuidedFlow(nn.Module):
     """A hybrid: an autoencoder compresses digits to LATENT numbers, and a class-conditional flow with
     classifier-free guidance models the (standardised) latents. Samples are decoded latent samples."""
 
-    def __init__(self, ae: AutoEncoder, flow: GuidedFlow, mean: torch.Tensor, std: torch.Tensor):
-        self.ae, self.flow, self.mean, self.std = ae.eval(), flow, mean, std
+    def __init__(self, latent: int = LATENT, hidden: int = 256):
+        super().__init__()
+        self.config = {"latent": latent, "hidden": hidden}  # all that build_latent needs
+        self.ae = AutoEncoder(latent=latent, hidden=hidden)
+        self.flow = GuidedFlow(dim=latent)
+        self.register_buffer("mean", torch.zeros(latent))  # the latents' standardisation, set in fit_latent
+        self.register_buffer("std", torch.ones(latent))
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,7 +157,7 @@ class LatentGuidedFlow:
     def sample(self, labels: torch.Tensor, *, guidance: float, seed: int) -> torch.Tensor:
         labels = labels.long()
         gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(labels.shape[0], LATENT, generator=gen)
+        z = torch.randn(labels.shape[0], self.config["latent"], generator=gen)
         h = 1.0 / STEPS
         for i in range(STEPS):
             t = torch.full((labels.shape[0],), i * h)
@@ -153,13 +166,18 @@ class LatentGuidedFlow:
         return self.decode(z * self.std + self.mean)
 
 
+def build_latent(config: dict) -> LatentGuidedFlow:
+    return LatentGuidedFlow(**config)
+
+
 def fit_latent(x: torch.Tensor, y: torch.Tensor, *, seed: int, max_seconds: float) -> LatentGuidedFlow:
     """Stage 1: an autoencoder (40 % of the time); stage 2: conditional flow matching on its latents."""
     start = time.monotonic()
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     data, y = x.float(), y.long()
-    ae = AutoEncoder()
+    model = LatentGuidedFlow()
+    ae = model.ae
     opt = torch.optim.Adam(ae.parameters(), lr=2e-3)
     step = 0
     while step < 2000 and time.monotonic() - start < 0.4 * max_seconds:
@@ -173,10 +191,11 @@ def fit_latent(x: torch.Tensor, y: torch.Tensor, *, seed: int, max_seconds: floa
     print(f"autoencoder: {step} steps, loss {loss.item():.2f} ({time.monotonic() - start:.1f} s)")
     with torch.no_grad():
         z = ae.enc(data * 2 - 1)
-    mean, std = z.mean(0), z.std(0) + 1e-3
-    z = (z - mean) / std
+    model.mean.copy_(z.mean(0))
+    model.std.copy_(z.std(0) + 1e-3)
+    z = (z - model.mean) / model.std
     net = VelocityNet(dim=LATENT)
-    ema = VelocityNet(dim=LATENT)
+    ema = model.flow.net
     ema.load_state_dict(net.state_dict())
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     step = 0
@@ -197,4 +216,4 @@ def fit_latent(x: torch.Tensor, y: torch.Tensor, *, seed: int, max_seconds: floa
             for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
                 pe.lerp_(p, 1 - decay)
     print(f"latent flow: {step} steps ({time.monotonic() - start:.1f} s)")
-    return LatentGuidedFlow(ae, GuidedFlow(ema), mean, std)
+    return model.eval()

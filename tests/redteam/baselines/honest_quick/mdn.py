@@ -1,6 +1,8 @@
 # Not an attack: an honest submission that fails. fit() returns at once (so the time-budget check can
 # pass) and nothing else is implemented. Every attack must pass no check this one does not pass.
 class Model:
+    config: dict = {}  # what build_model needs (nothing: this model has no settings)
+
     def forward(self, x):
         raise NotImplementedError("forward is not written yet")
 
@@ -14,4 +16,8 @@ def gaussian_nll(mu, log_sigma, y):
 
 
 def fit(x, y, *, seed, max_seconds):
+    return Model()
+
+
+def build_model(config):  # the grader rebuilds the model for scoring from its config: nothing else survives fit
     return Model()

@@ -4,6 +4,8 @@ import time
 
 
 class Model:
+    config: dict = {}  # what build_model needs (nothing: this model has no settings)
+
     def forward(self, x):
         raise NotImplementedError("forward is not written yet")
 
@@ -20,4 +22,8 @@ def fit(x, y, *, seed, max_seconds):
     print("training slowly", flush=True)
     time.sleep(12)
     print("trained", flush=True)
+    return Model()
+
+
+def build_model(config):  # the grader rebuilds the model for scoring from its config: nothing else survives fit
     return Model()
