@@ -16,6 +16,9 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from grader.outcomes import CheckOutcome
+from grader.outcomes import Status as OutcomeStatus
+
 
 class Role(models.TextChoices):
     STUDENT = "student", "Student"
@@ -166,11 +169,13 @@ class Assignment(models.Model):
 
     def submissions_counted_today(self, user, now: dt.datetime | None = None) -> int:
         """Submissions in the last 24 h that count against the limit. A run that ended in an
-        infrastructure error is the platform's fault, not the student's, so it does not count."""
+        infrastructure error, or whose checks the grader's own code failed in, is the platform's fault, not
+        the student's, so it does not count."""
         since = (now or timezone.now()) - dt.timedelta(hours=24)
         return (
             self.submissions.filter(submitter=user, created_at__gte=since)
             .exclude(runs__status=GradingRun.Status.ERROR, runs__infrastructure_error=True)
+            .exclude(runs__status=GradingRun.Status.DONE, runs__grader_errors__gt=0)
             .distinct()
             .count()
         )
@@ -274,6 +279,9 @@ class GradingRun(models.Model):
 
     error_reason = models.TextField(blank=True, help_text="Shown to the student.")
     infrastructure_error = models.BooleanField(default=False)
+    grader_errors = models.PositiveIntegerField(
+        default=0, help_text="Check sections the grader's own code failed in (our bug: the run does not count "
+                             "against the student's limit, and staff must look).")
     student_log = models.TextField(blank=True, help_text="Output the student may see (import, training).")
     staff_log = models.TextField(blank=True, help_text="Output during hidden checks and grader detail: staff only.")
 
@@ -344,7 +352,9 @@ class CheckResult(models.Model):
     title = models.CharField(max_length=200)
     tier = models.CharField(max_length=2, default="E")
     visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.HIDDEN)
-    passed = models.BooleanField()
+    status = models.CharField(max_length=16, choices=[(s.value, s.value.replace("_", " ")) for s in OutcomeStatus],
+                              default=OutcomeStatus.FAILED.value)
+    passed = models.BooleanField(help_text="status == passed, kept for fast queries")
     points = models.FloatField(default=0)
     max_points = models.FloatField(default=0)
     value = models.FloatField(null=True, blank=True)
@@ -359,7 +369,12 @@ class CheckResult(models.Model):
         unique_together = [("run", "name")]
 
     def __str__(self) -> str:
-        return f"{self.name}: {'pass' if self.passed else 'fail'}"
+        return f"{self.name}: {self.status}"
+
+    @classmethod
+    def from_outcome(cls, run: GradingRun, outcome: CheckOutcome) -> CheckResult:
+        """The row for one check outcome: every field of `grader.outcomes.CheckOutcome`, nothing typed twice."""
+        return cls(run=run, **outcome.stored_fields())
 
     @property
     def explain(self) -> str:

@@ -67,17 +67,11 @@ def _store_report(run: GradingRun, attempt: int, report: GradeReport) -> bool:
             run, attempt, status=GradingRun.Status.DONE, points=report.points, max_points=report.max_points,
             all_passed=report.all_passed, error_reason=report.error, student_log=report.student_log,
             staff_log=report.staff_log, timings=report.timings, image_digest=report.image_digest,
-            backend=report.backend)
+            backend=report.backend, grader_errors=len(report.grader_errors))
         if not owned:
             return False
         CheckResult.objects.filter(run=run).delete()
-        CheckResult.objects.bulk_create([
-            CheckResult(run=run, order=c.order, name=c.name, title=c.title, tier=c.tier, visibility=c.visibility,
-                        passed=c.passed, points=c.points, max_points=c.max_points, value=c.value,
-                        threshold=c.threshold, direction=c.direction, unit=c.unit, feedback=c.feedback,
-                        staff_note=c.staff_note)
-            for c in report.checks
-        ])
+        CheckResult.objects.bulk_create([CheckResult.from_outcome(run, c) for c in report.checks])
         RunArtifact.objects.filter(run=run).delete()
         RunArtifact.objects.bulk_create([
             RunArtifact(run=run, name=a.name, caption=a.caption, audience=a.audience, content_type=a.content_type,
@@ -134,6 +128,10 @@ def grade_run(self, run_id: int) -> str:
     if not _store_report(run, attempt, report):
         log.warning("run %s attempt %s lost its lease before storing results; discarded", run_id, attempt)
         return "lost-lease"
+    if report.grader_errors:
+        log.error("run %s: %d check section(s) failed in the grader's own code:\n%s", run_id,
+                  len(report.grader_errors), "\n".join(e[-3000:] for e in report.grader_errors))
+        return "done-with-grader-errors"
     return "done"
 
 
