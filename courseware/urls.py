@@ -1,13 +1,13 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from courseware import views
+from identity import views as identity_views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", identity_views.LoginView.as_view(), name="login"),
+    path("logout/", identity_views.logout, name="logout"),
     path("rounds/<int:round_id>/", views.round_detail, name="round"),
     path("rounds/<int:round_id>/staff/runs/", views.staff_runs, name="staff_runs"),
     path("assignments/<int:assignment_id>/", views.assignment_detail, name="assignment"),
@@ -20,4 +20,8 @@ urlpatterns = [
     path("staff/runs/<int:run_id>/", views.staff_run, name="staff_run"),
     path("exam/", include("examination.urls")),
     path("admin/", admin.site.urls),
+    # issue 14: single sign-on, Canvas (LTI 1.3), roster import, e-mail settings (identity/, lti/, notifications/)
+    path("", include("identity.urls")),
+    path("lti/", include("lti.urls")),
+    path("notifications/", include("notifications.urls")),
 ]

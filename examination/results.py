@@ -10,6 +10,7 @@ fast for a round of 300 students; the oral session and the student's page load i
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -297,17 +298,47 @@ def _name(user) -> str:
     return user.get_full_name() or user.username
 
 
+def examination_date(row: StudentRow) -> dt.date | None:
+    """The examination date Ladok records: the day the student completed the last required part, not
+    the day the examiner decided. A required part (E tier) is completed by the submission whose graded run
+    reached a tier; its day is the day that submission was handed in (the student's own record, before the
+    queue). If a required part is not completed (a failing grade), the day of the last graded submission
+    of a required part, the student's last attempt. None when no required part was ever graded."""
+    completed, attempted = [], []
+    for cell in row.cells:
+        if not part_required(cell.part) or cell.done_run is None or cell.submission is None:
+            continue
+        day = timezone.localdate(cell.submission.created_at)
+        attempted.append(day)
+        if cell.tier:
+            completed.append(day)
+    required = sum(1 for c in row.cells if part_required(c.part))
+    if completed and len(completed) == required:
+        return max(completed)
+    return max(attempted, default=None)
+
+
+LADOK_COLUMNS = ["kth_id", "course_code", "module_code", "grade", "examination_date", "examiner", "name"]
+
+
 def ladok_csv(results: RoundResults) -> str:
-    """One row per student with a decided grade: what the student register needs, nothing more.
-    The identifier is the KTH id from the student's profile, never an e-mail address."""
+    """One row per student with a decided grade, in the order a result is entered in Ladok: who (the KTH
+    id from the profile, never an e-mail address), which course and module (`ladok.LadokModule`, per
+    round), the grade, the examination date (`examination_date`) and the examiner; the name last, only for
+    a person checking the file."""
+    from ladok.models import LadokModule
+
+    codes = LadokModule.of(results.round)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student_id", "name", "grade", "decision_date", "examiner"])
+    writer.writerow(LADOK_COLUMNS)
     for row in results.rows.values():
         if row.decision is None:
             continue
-        writer.writerow([_cell(row.kth_id), _cell(_name(row.student)), row.decision.grade,
-                         timezone.localdate(row.decision.decided_at).isoformat(), _cell(_name(row.decision.decided_by))])
+        day = examination_date(row)
+        writer.writerow([_cell(row.kth_id), _cell(codes.course), _cell(codes.module_code), row.decision.grade,
+                         day.isoformat() if day else "", _cell(_name(row.decision.decided_by)),
+                         _cell(_name(row.student))])
     return buffer.getvalue()
 
 

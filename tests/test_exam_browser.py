@@ -130,8 +130,9 @@ def test_examiner_holds_an_oral_decides_exports_and_the_student_sees_it(
             page.get_by_role("link", name="Ladok CSV").click()
         rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
         assert download.value.suggested_filename == "DD2601-HT26-ladok.csv"
-        assert rows == [{"student_id": "u1alice0", "name": "Alice Andersson", "grade": "E",
-                         "decision_date": timezone.localdate().isoformat(), "examiner": "Erik Examiner"}]
+        assert rows == [{"kth_id": "u1alice0", "course_code": "DD2601", "module_code": "LAB1", "grade": "E",
+                         "examination_date": timezone.localdate().isoformat(), "examiner": "Erik Examiner",
+                         "name": "Alice Andersson"}]
 
         # The student sees the grade and the outcomes, not the notes.
         page.get_by_role("button", name="Log out").click()
