@@ -52,3 +52,34 @@ ensure_sandbox_image() {
   say "sandbox image"
   "$REPO_ROOT/docker/sandbox/build.sh"
 }
+
+# ---- PostgreSQL for the tests (issue 13) ----------------------------------------------------------
+# A throwaway cluster of apt's PostgreSQL under var/postgres, on loopback only, for the tests that
+# SQLite cannot show (it serialises every writer; PostgreSQL runs them at once). Trust authentication
+# and no fsync: it holds test databases only. Started once and left running; idempotent.
+ensure_test_postgres() {
+  ensure_apt_packages postgresql
+  local bindir data port run_as=()
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$bindir" ] || die "PostgreSQL's binaries are missing under /usr/lib/postgresql (apt-get install postgresql)"
+  data=$VAR_DIR/postgres
+  port=${DD2601_TEST_PG_PORT:-55432}
+  if [ "$(id -u)" -eq 0 ]; then run_as=(runuser -u postgres --); fi   # initdb refuses to run as root
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "creating the test PostgreSQL cluster in $data"
+    mkdir -p "$data"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$data"
+    chmod 700 "$data"
+    "${run_as[@]}" "$bindir/initdb" -D "$data" -U dd2601 --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if ! "${run_as[@]}" "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    say "starting the test PostgreSQL on 127.0.0.1:$port"
+    "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+      || die "the test PostgreSQL did not start; see $data/server.log"
+  fi
+  # The database the URL names (Django's test runner makes test_dd2601 beside it).
+  "$bindir/psql" -h 127.0.0.1 -p "$port" -U dd2601 -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='dd2601'" \
+    | grep -q 1 || "$bindir/createdb" -h 127.0.0.1 -p "$port" -U dd2601 dd2601
+  export DD2601_TEST_DATABASE_URL="postgres://dd2601@127.0.0.1:$port/dd2601"
+}

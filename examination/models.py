@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from courseware.models import CourseRound, Part, Role, Submission
+from courseware.models import CourseRound, Enrollment, Part, Role, Submission
 from examination.policy import GRADES, Policy, Proposal
 
 User = settings.AUTH_USER_MODEL
@@ -682,6 +682,10 @@ class GradeDecision(AppendOnly):
             raise ValidationError(f"The decision ({grade}) differs from the proposal ({proposal.grade}): "
                                   "give a rationale.")
         with transaction.atomic():
+            # Reading the current decision and writing its successor must be one step: the student's
+            # enrollment row is locked until the commit, so a second examiner (or a double click) waits
+            # and then supersedes this decision instead of forking the chain (PostgreSQL runs both at once).
+            Enrollment.objects.select_for_update().filter(round=course_round, user=student).first()
             previous = cls.current(course_round, student)
             decision = cls.objects.create(
                 round=course_round, student=student, grade=grade, proposed_grade=proposal.grade,
