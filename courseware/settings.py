@@ -221,6 +221,21 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
+# ---- Issue 14: REST API, access tokens, Swedish and English (api/, languages/, locale/) ---------------
+# django-ninja serves the API under /api/v1/ (its docs page from its own static files: "ninja" in
+# INSTALLED_APPS, so the CSP above holds). The language is the user's stored choice, else the switch's
+# cookie, else the browser's Accept-Language (languages/__init__.py); UserLocaleMiddleware is Django's
+# LocaleMiddleware placed after authentication, because the stored choice needs the user.
+INSTALLED_APPS += ["ninja", "api", "languages"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "languages.middleware.UserLocaleMiddleware")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("django.template.context_processors.i18n")
+LANGUAGES = [("en", "English"), ("sv", "Svenska")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = PRODUCTION
+# ---- end of issue 14's block ---------------------------------------------------------------------------
+
 # ---- Issue 14: the university's systems — SSO, LTI, rosters, e-mail, Ladok (identity/, lti/, -------------
 # notifications/, ladok/; docs/integrations.md). Every value comes from the environment; with none set,
 # single sign-on and Canvas are off, password login works for everyone and e-mail goes to the console.

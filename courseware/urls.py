@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.main import api
+from api.views import profile, token_create, token_revoke
 from courseware import views
 from identity import views as identity_views
+from languages.views import switch_language
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +23,12 @@ urlpatterns = [
     path("staff/runs/<int:run_id>/", views.staff_run, name="staff_run"),
     path("exam/", include("examination.urls")),
     path("admin/", admin.site.urls),
+    # issue 14: the REST API, the profile page (access tokens, language) and the language switch
+    path("api/v1/", api.urls),
+    path("profile/", profile, name="profile"),
+    path("profile/tokens/", token_create, name="token_create"),
+    path("profile/tokens/<int:token_id>/revoke/", token_revoke, name="token_revoke"),
+    path("i18n/setlang/", switch_language, name="set_language"),
     # issue 14: single sign-on, Canvas (LTI 1.3), roster import, e-mail settings (identity/, lti/, notifications/)
     path("", include("identity.urls")),
     path("lti/", include("lti.urls")),
