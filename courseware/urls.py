@@ -33,4 +33,16 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("lti/", include("lti.urls")),
     path("notifications/", include("notifications.urls")),
+    # issue 14: single sign-on, Canvas (LTI 1.3), roster import, e-mail settings (identity/, lti/, notifications/)
+    path("", include("identity.urls")),
+    path("lti/", include("lti.urls")),
+    path("notifications/", include("notifications.urls")),
+]
+
+# ---- issue 13: Prometheus metrics (staff, or a configured address) and archives for worker hosts ----------
+from courseware import ops_views  # noqa: E402 - kept in this block, apart from the lines above
+
+urlpatterns += [
+    path("metrics", ops_views.metrics, name="metrics"),
+    path("internal/runs/<int:run_id>/archive.zip", ops_views.run_archive, name="run_archive"),
 ]

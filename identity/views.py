@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from courseware.models import CourseRound
@@ -34,9 +35,11 @@ def logout(request: HttpRequest) -> HttpResponse:
     id_token = request.session.get("oidc_id_token")
     auth.logout(request)
     if id_token and settings.OIDC_OP_LOGOUT_ENDPOINT:
-        back = request.build_absolute_uri(settings.LOGIN_URL if settings.LOGIN_URL.startswith("/") else "/login/")
+        back = request.build_absolute_uri(reverse("login"))
         query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": back})
-        return redirect(f"{settings.OIDC_OP_LOGOUT_ENDPOINT}?{query}")
+        # A page, not a redirect: the CSP's form-action 'self' also covers redirects after a form's POST.
+        return render(request, "identity/logged_out.html",
+                      {"provider_logout": f"{settings.OIDC_OP_LOGOUT_ENDPOINT}?{query}"})
     return redirect(settings.LOGOUT_REDIRECT_URL)
 
 

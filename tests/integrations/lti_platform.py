@@ -128,108 +128,109 @@ class TestPlatform:
 
     # ---- HTTP ---------------------------------------------------------------------------------------
     def _handler(self):
-        platform = self
+        return type("Handler", (PlatformHandler,), {"platform": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
 
-            def _send(self, status: int, body, content_type: str = "application/json", headers=None) -> None:
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+class PlatformHandler(BaseHTTPRequestHandler):
+    platform: TestPlatform
 
-            def _record(self, body: str) -> dict:
-                entry = {"method": self.command, "path": urlsplit(self.path).path, "query": urlsplit(self.path).query,
-                         "body": body, "authorization": self.headers.get("Authorization", "")}
-                platform.received.append(entry)
-                return entry
+    def log_message(self, *args) -> None:
+        pass
 
-            def _authorized(self) -> bool:
-                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                if token in platform.tokens:
-                    return True
-                self._send(401, {"error": "invalid_token"})
-                return False
+    def _send(self, status: int, body, content_type: str = "application/json", headers=None) -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                self._record("")
-                path, query = urlsplit(self.path).path, parse_qs(urlsplit(self.path).query)
-                if path == "/jwks":
-                    return self._send(200, platform.jwks())
-                if path == "/auth":
-                    return self._auth({k: v[0] for k, v in query.items()})
-                if path == "/course":
-                    return self._course(query["user"][0], query.get("target", ["iframe"])[0])
-                if path == "/start":
-                    return self._autopost(platform.tool_init_url, platform.login_initiation(query["user"][0],
-                                                                                            query["target"][0]))
-                if path.startswith("/nrps/") and self._authorized():
-                    return self._send(200, {"id": self.path, "context": {"id": platform.context_id},
-                                            "members": platform.members()},
-                                      "application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
-                if path.endswith("/lineitems") and self._authorized():
-                    return self._send(200, platform.line_items, "application/vnd.ims.lis.v2.lineitemcontainer+json")
-                return None
+    def _record(self, body: str) -> dict:
+        entry = {"method": self.command, "path": urlsplit(self.path).path, "query": urlsplit(self.path).query,
+                 "body": body, "authorization": self.headers.get("Authorization", "")}
+        self.platform.received.append(entry)
+        return entry
 
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                self._record(body)
-                path = urlsplit(self.path).path
-                if path == "/token":
-                    status, answer = platform.issue_token({k: v[0] for k, v in parse_qs(body).items()})
-                    return self._send(status, answer)
-                if path == "/auth":
-                    return self._auth({k: v[0] for k, v in parse_qs(body).items()})
-                if not self._authorized():
-                    return None
-                if path.endswith("/lineitems"):
-                    item = {**json.loads(body), "id": f"{platform.url}{path}/{uuid.uuid4().hex[:8]}"}
-                    platform.line_items.append(item)
-                    return self._send(201, item, "application/vnd.ims.lis.v2.lineitem+json")
-                if path.endswith("/scores"):
-                    if platform.fail_scores > 0:
-                        platform.fail_scores -= 1
-                        return self._send(503, {"error": "Canvas is down for maintenance"})
-                    platform.scores.append({**json.loads(body), "line_item": f"{platform.url}{path[:-len('/scores')]}"})
-                    return self._send(200, {})
-                return self._send(404, {"error": "no such endpoint"})
+    def _authorized(self) -> bool:
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token in self.platform.tokens:
+            return True
+        self._send(401, {"error": "invalid_token"})
+        return False
 
-            def _auth(self, params: dict) -> None:
-                """The platform's OIDC authorization endpoint: checks what the tool sent, answers with a form
-                that posts the signed id_token to the tool's launch URL."""
-                problems = [name for name, ok in (
-                    ("scope", params.get("scope") == "openid"), ("response_type", params.get("response_type") == "id_token"),
-                    ("client_id", params.get("client_id") == platform.client_id),
-                    ("redirect_uri", params.get("redirect_uri") == platform.tool_launch_url),
-                    ("nonce", bool(params.get("nonce"))), ("state", bool(params.get("state"))),
-                    ("login_hint", params.get("login_hint") in platform.users)) if not ok]
-                if problems:
-                    return self._send(400, {"error": "invalid_request", "bad": problems})
-                token = platform.id_token(params["login_hint"], params["nonce"], params.get("lti_message_hint") or "iframe")
-                return self._autopost(params["redirect_uri"], {"id_token": token, "state": params["state"]})
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._record("")
+        path, query = urlsplit(self.path).path, parse_qs(urlsplit(self.path).query)
+        if path == "/jwks":
+            return self._send(200, self.platform.jwks())
+        if path == "/auth":
+            return self._auth({k: v[0] for k, v in query.items()})
+        if path == "/course":
+            return self._course(query["user"][0], query.get("target", ["iframe"])[0])
+        if path == "/start":
+            return self._autopost(self.platform.tool_init_url, self.platform.login_initiation(query["user"][0],
+                                                                                    query["target"][0]))
+        if path.startswith("/nrps/") and self._authorized():
+            return self._send(200, {"id": self.path, "context": {"id": self.platform.context_id},
+                                    "members": self.platform.members()},
+                              "application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
+        if path.endswith("/lineitems") and self._authorized():
+            return self._send(200, self.platform.line_items, "application/vnd.ims.lis.v2.lineitemcontainer+json")
+        return None
 
-            def _autopost(self, action: str, fields: dict) -> None:
-                inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                                 for k, v in fields.items())
-                page = (f'<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" '
-                        f'action="{html.escape(action)}">{inputs}<button>Continue</button></form></body></html>')
-                self._send(200, page, "text/html")
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self._record(body)
+        path = urlsplit(self.path).path
+        if path == "/token":
+            status, answer = self.platform.issue_token({k: v[0] for k, v in parse_qs(body).items()})
+            return self._send(status, answer)
+        if path == "/auth":
+            return self._auth({k: v[0] for k, v in parse_qs(body).items()})
+        if not self._authorized():
+            return None
+        if path.endswith("/lineitems"):
+            item = {**json.loads(body), "id": f"{self.platform.url}{path}/{uuid.uuid4().hex[:8]}"}
+            self.platform.line_items.append(item)
+            return self._send(201, item, "application/vnd.ims.lis.v2.lineitem+json")
+        if path.endswith("/scores"):
+            if self.platform.fail_scores > 0:
+                self.platform.fail_scores -= 1
+                return self._send(503, {"error": "Canvas is down for maintenance"})
+            self.platform.scores.append({**json.loads(body), "line_item": f"{self.platform.url}{path[:-len('/scores')]}"})
+            return self._send(200, {})
+        return self._send(404, {"error": "no such endpoint"})
 
-            def _course(self, user: str, target: str) -> None:
-                query = urlencode({"user": user, "target": target})
-                if target == "iframe":
-                    page = (f'<!doctype html><html><body><h1>Canvas (test)</h1><iframe id="tool" width="900" '
-                            f'height="500" src="/start?{query}"></iframe></body></html>')
-                    return self._send(200, page, "text/html")
-                return self._autopost(platform.tool_init_url, platform.login_initiation(user, target))
+    def _auth(self, params: dict) -> None:
+        """The platform's OIDC authorization endpoint: checks what the tool sent, answers with a form
+        that posts the signed id_token to the tool's launch URL."""
+        problems = [name for name, ok in (
+            ("scope", params.get("scope") == "openid"), ("response_type", params.get("response_type") == "id_token"),
+            ("client_id", params.get("client_id") == self.platform.client_id),
+            ("redirect_uri", params.get("redirect_uri") == self.platform.tool_launch_url),
+            ("nonce", bool(params.get("nonce"))), ("state", bool(params.get("state"))),
+            ("login_hint", params.get("login_hint") in self.platform.users)) if not ok]
+        if problems:
+            return self._send(400, {"error": "invalid_request", "bad": problems})
+        token = self.platform.id_token(params["login_hint"], params["nonce"], params.get("lti_message_hint") or "iframe")
+        return self._autopost(params["redirect_uri"], {"id_token": token, "state": params["state"]})
 
-        return Handler
+    def _autopost(self, action: str, fields: dict) -> None:
+        inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                         for k, v in fields.items())
+        page = (f'<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" '
+                f'action="{html.escape(action)}">{inputs}<button>Continue</button></form></body></html>')
+        self._send(200, page, "text/html")
+
+    def _course(self, user: str, target: str) -> None:
+        query = urlencode({"user": user, "target": target})
+        if target == "iframe":
+            page = (f'<!doctype html><html><body><h1>Canvas (test)</h1><iframe id="tool" width="900" '
+                    f'height="500" src="/start?{query}"></iframe></body></html>')
+            return self._send(200, page, "text/html")
+        return self._autopost(self.platform.tool_init_url, self.platform.login_initiation(user, target))
 
 
 def follow_form(response: requests.Response) -> tuple[str, dict[str, str]]:
