@@ -21,9 +21,9 @@ import requests
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation, ValidationError
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
-from mozilla_django_oidc.views import OIDCAuthenticationCallbackView
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from identity import people
 
@@ -101,6 +101,15 @@ class KthOidcBackend(OIDCAuthenticationBackend):
     def update_user(self, user, claims):
         people.update_details(user, claims_to_person(claims).validated())
         return user
+
+
+class SsoStartView(OIDCAuthenticationRequestView):
+    """The redirect to the KTH login; without SSO configured, back to the password form."""
+
+    def get(self, request):
+        if not settings.SSO_ENABLED:
+            return redirect("login")
+        return super().get(request)
 
 
 class SsoCallbackView(OIDCAuthenticationCallbackView):
