@@ -100,6 +100,7 @@ class Grading:
     outcomes: dict[str, CheckOutcome] = field(default_factory=dict, init=False)
     artifacts: list[Artifact] = field(default_factory=list, init=False)
     timings: dict[str, float] = field(default_factory=dict, init=False)
+    slowest: dict[str, float] = field(default_factory=dict, init=False)  # the longest single call per entry point
     grader_errors: list[str] = field(default_factory=list, init=False)
     trainings: dict[str, Trained] = field(default_factory=dict, init=False)  # by stored object name
 
@@ -144,9 +145,11 @@ class Grading:
                  timeout: float | None) -> tuple[Any, float]:
         args = tuple(_to_wire(a) for a in args)
         kwargs = {k: _to_wire(v) for k, v in kwargs.items()}
-        result, seconds = session.call(spec.call, *args, timeout=timeout or self.part.resources.call_seconds,
-                                       audience=audience, stores_object=spec.stores_object is not None, **kwargs)
+        limit = timeout or spec.seconds or self.part.resources.call_seconds
+        result, seconds = session.call(spec.call, *args, timeout=limit, audience=audience,
+                                       stores_object=spec.stores_object is not None, **kwargs)
         self.timings[spec.call] = self.timings.get(spec.call, 0.0) + seconds
+        self.slowest[spec.call] = max(self.slowest.get(spec.call, 0.0), seconds)
         if spec.stores_object:
             return None, seconds
         return validate_result(spec, result, bind_args(spec, args)), seconds
@@ -194,11 +197,17 @@ class Grading:
             self.sandboxes.end_round()
             self.sandboxes.keep(training.frozen)
 
-    def round(self) -> contextlib.AbstractContextManager[None]:
-        """A scoring round: the calls inside run in one fresh sandbox rebuilt from the frozen state, which
-        ends with the block. Nothing one round computed or wrote reaches another; put an output that must
-        come back as an input (encode, then decode) into a later round."""
-        return _round(self.sandboxes)
+    def round(self) -> contextlib.AbstractContextManager[Round]:
+        """A scoring round: one fresh sandbox rebuilt from the frozen state, which ends with the block.
+        Nothing one round computed or wrote reaches another; put an output that must come back as an
+        input (encode, then decode) into a later round.
+
+        `r.call(...)` inside the block queues a query and returns a `Pending`; at the end of the block the
+        queued queries go out in an order shuffled with the secret seed (mixed across checks, so that no
+        position marks a query's purpose), and each Pending holds its validated result or its error
+        (reading `.value` raises it, inside the section that needs it). `g.call` inside the block runs at
+        once in the same sandbox."""
+        return _round(self)
 
     def train(self, entry: str, *data: Any, check: str | None, budget: float | None = None,
               audience: str = "student", hint: str = TRAINING_HINT, probe: Probe | None = None) -> Trained:
@@ -383,13 +392,65 @@ class Grading:
         return sorted(self.outcomes.values(), key=lambda o: o.order)
 
 
+@dataclass
+class Pending:
+    """A query of a round: its validated result once the round has run, or the error it ended with."""
+
+    entry: str
+    args: tuple
+    kwargs: dict
+    audience: str
+    timeout: float | None
+    result: Any = None
+    seconds: float = math.nan
+    error: SandboxError | None = None
+    done: bool = False
+
+    @property
+    def value(self) -> Any:
+        if not self.done:
+            raise RuntimeError(f"the result of {self.entry} is read before its round ran (read it after the block)")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+@dataclass
+class Round:
+    """The queries of one scoring round (see `Grading.round`)."""
+
+    grading: Grading
+    queued: list[Pending] = field(default_factory=list)
+
+    def call(self, entry: str, *args: Any, audience: str = "staff", timeout: float | None = None,
+             **kwargs: Any) -> Pending:
+        pending = Pending(entry, args, kwargs, audience, timeout)
+        self.queued.append(pending)
+        return pending
+
+    def run(self) -> None:
+        """Send the queued queries in a shuffled order; a failure is kept by its Pending (a sandbox that dies
+        is replaced by a fresh one for the remaining queries)."""
+        for i in self.grading.rng.permutation(len(self.queued)):
+            pending = self.queued[int(i)]
+            try:
+                pending.result, pending.seconds = self.grading.timed_call(
+                    pending.entry, *pending.args, audience=pending.audience, timeout=pending.timeout,
+                    **pending.kwargs)
+            except SandboxError as exc:
+                pending.error = exc
+            pending.done = True
+
+
 @contextlib.contextmanager
-def _round(sandboxes: Sandboxes) -> Iterator[None]:
-    sandboxes.end_round()
+def _round(grading: Grading) -> Iterator[Round]:
+    grading.sandboxes.end_round()
+    batch = Round(grading)
     try:
-        yield
+        yield batch
+        batch.run()
     finally:
-        sandboxes.end_round()
+        grading.sandboxes.end_round()
 
 
 def answer_gap(a: Any, b: Any) -> float:

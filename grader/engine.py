@@ -37,6 +37,7 @@ class GradeReport:
     student_log: str = ""
     staff_log: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    slowest_calls: dict[str, float] = field(default_factory=dict)  # entry point -> its longest call (s)
     artifacts: list[Artifact] = field(default_factory=list)
 
     @property
@@ -128,7 +129,7 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
         part=part.slug, content_hash=part.content_hash, backend=backend.name, image_digest=digest, seed=seed,
         checks=outcomes, error=error or first_stop(sandboxes), grader_errors=g.grader_errors,
         student_log=log.text("student"), staff_log=log.text("staff"),
-        timings={k: round(v, 3) for k, v in timings.items()}, artifacts=g.artifacts,
+        timings={k: round(v, 3) for k, v in timings.items()}, slowest_calls=dict(g.slowest), artifacts=g.artifacts,
     )
 
 

@@ -6,6 +6,8 @@ A part folder holds
 - `checks.py` and `hidden/`: trusted checks and hidden data, never served, never mounted in a sandbox;
 - `solution/`: the reference solution, never served;
 - `oral.toml`: the oral question bank;
+- `alternatives/<name>/`: honest solutions written independently of the reference (another network, objective
+  or solver the handout allows); calibration holds them to the reference's standard on the E and C checks;
 - `wrong/<bug>/`: known-wrong submissions, each naming the check that must catch it. A known-wrong is
   stored as what makes it wrong: `bug.patch` (a unified diff against `solution/`) and/or whole files
   laid over a copy of `solution/`; `build_known_wrong` makes the submission.
@@ -78,6 +80,7 @@ class EntryPoint:
     stores_object: str | None
     returns_tuple: bool
     build: str | None = None  # a training entry point: the function that rebuilds its object from its state
+    seconds: float | None = None  # the limit of one call, from the reference's cost (default: call_seconds)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,12 @@ class PartSpec:
     @property
     def max_points(self) -> float:
         return sum(c.points for c in self.checks.values())
+
+    def alternatives(self) -> list[Path]:
+        """Honest solutions written independently of the reference (`alternatives/<name>/`, whole folders):
+        calibration grades them like the reference, and they must pass every E and C check."""
+        folder = self.path / "alternatives"
+        return sorted(p for p in folder.iterdir() if p.is_dir() and (p / self.module).is_file()) if folder.is_dir() else []
 
     def known_wrong(self) -> list[tuple[str, Path, list[str]]]:
         """(bug name, folder, checks that must fail) for every `wrong/<bug>/` with a `CATCHES` file."""
@@ -231,7 +240,11 @@ def _parse_entry(call: str, table: dict, where: str) -> EntryPoint:
         build = str(table.get("build", f"build_{stores}"))
         if not build.isidentifier():
             raise PartError(f"{where}: build {build!r} must name a function of the module")
-    return EntryPoint(call, str(table.get("doc", "")), args, kwargs, specs, stores, as_tuple, build)
+    seconds = table.get("seconds")
+    if seconds is not None and (not isinstance(seconds, (int, float)) or seconds <= 0):
+        raise PartError(f"{where}: seconds must be a positive number (the limit of one call)")
+    return EntryPoint(call, str(table.get("doc", "")), args, kwargs, specs, stores, as_tuple, build,
+                      None if seconds is None else float(seconds))
 
 
 def _parse_check(name: str, table: dict, where: str) -> CheckSpec:

@@ -10,14 +10,13 @@ import pytest
 from grader.engine import grade
 from grader.outcomes import Status
 from grader.parts import load_part_dir
-from tests.fake_sandbox import FakeBackend
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "example_part"
 GUIDE = Path(__file__).resolve().parent.parent / "assignments" / "lab1" / "AUTHORING.md"
 
 
 def grade_example(folder: str, seed: int = 3):
-    report = grade(load_part_dir(EXAMPLE), EXAMPLE / folder, backend_name="fake", backend=FakeBackend(), seed=seed)
+    report = grade(load_part_dir(EXAMPLE), EXAMPLE / folder, backend_name="unsafe-inprocess", seed=seed)
     return report, {c.name: c for c in report.checks}
 
 

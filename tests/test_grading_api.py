@@ -1,4 +1,4 @@
-"""The grading API and the engine, driven in-process through tests/fake_sandbox.py: no Docker, no
+"""The grading API and the engine, driven in-process (grader/sandbox/inprocess_backend.py): no Docker, no
 subprocess, so the whole file runs in a few seconds. Each test writes a toy part (manifest + checks.py)
 and a toy submission, grades it with the real engine, and reads the outcomes."""
 
@@ -12,7 +12,6 @@ import pytest
 from grader.engine import grade
 from grader.outcomes import Status
 from grader.parts import load_part_dir
-from tests.fake_sandbox import FakeBackend
 
 MANIFEST = """
 slug = "toy"
@@ -82,7 +81,7 @@ def run(tmp_path: Path, checks: str, student: str = GOOD, manifest: str = MANIFE
     submission = tmp_path / "submission"
     submission.mkdir()
     (submission / "toy.py").write_text(textwrap.dedent(student))
-    report = grade(part, submission, backend_name="fake", backend=FakeBackend(), seed=1)
+    report = grade(part, submission, backend_name="unsafe-inprocess", seed=1)
     return report, {c.name: c for c in report.checks}
 
 
@@ -310,3 +309,47 @@ def test_a_stored_check_result_keeps_every_field_of_the_outcome(tmp_path):
         row = CheckResult.from_outcome(GradingRun(), outcome)
         for name, value in outcome.as_dict().items():
             assert getattr(row, name) == value, name
+
+
+def test_a_round_sends_its_queued_queries_shuffled_and_each_section_reads_its_own(tmp_path):
+    positions = GOOD.replace("def double(x):\n    return 2 * x",
+                             "SEEN = []\ndef double(x):\n    SEEN.append(1)\n    if float(x[0]) == 3:\n"
+                             "        raise ValueError('three')\n    return torch.stack([2 * x[0], torch.tensor(float(len(SEEN)))])")
+    batched = """
+import torch
+def grade(g):
+    g.train("fit", torch.zeros(10, 2), check="fit_budget")
+    with g.round() as r:
+        queued = [r.call("double", torch.full((2,), float(i), dtype=torch.float64)) for i in range(8)]
+        p = r.call("model.predict", torch.ones(3, 2, dtype=torch.float64))
+    with g.section("predict"):
+        g.metric("predict", float((p.value - 2).abs().max()))
+    with g.section("double"):
+        ok = [q for q in queued if float(q.args[0][0]) != 3]
+        g.metric("double", max(abs(float(q.value[0]) - 2 * float(q.args[0][0])) for q in ok),
+                 note=" ".join(str(int(q.value[1])) for q in ok))
+    with g.section("double_again"):
+        queued[3].value
+        g.record("double_again", True, "never reached")
+"""
+    report, checks = run(tmp_path, batched, positions)
+    assert checks["predict"].passed and checks["double"].passed
+    assert checks["double_again"].status == "not_checked" and "double raised ValueError" in checks["double_again"].feedback
+    sent_at = [int(v) for v in checks["double"].staff_note.split()]
+    assert sorted(sent_at) != sent_at  # the queries went out in another order than the check queued them
+    assert report.timings["sandboxes score"] == 1
+
+
+def test_interleaved_groups_come_back_in_their_own_order():
+    import numpy as np
+    import torch
+
+    from grader.checklib.batches import Interleaved
+
+    a, b = torch.arange(5.0).view(5, 1), 100 + torch.arange(3.0).view(3, 1)
+    mixed = Interleaved(np.random.default_rng(0), a, b)
+    assert not torch.equal(mixed.rows[:5], a)
+    back_a, back_b = mixed.split(2 * mixed.rows[:, 0])
+    assert torch.equal(back_a, 2 * a[:, 0]) and torch.equal(back_b, 2 * b[:, 0])
+    parts = mixed.split({"z": mixed.rows, "log_det": mixed.rows[:, 0]})
+    assert torch.equal(parts[1]["z"], b) and torch.equal(parts[0]["log_det"], a[:, 0])

@@ -8,7 +8,7 @@ protocol stream. Nothing here is trusted by the grader: every answer is checked 
 Run as:  python3 -I harness.py --submission DIR [--site DIR]
 
 `Dispatcher` answers one request at a time and knows nothing of pipes, so the grader's fast tests can
-drive the very same code in-process (tests/fake_sandbox.py).
+drive the very same code in-process (grader/sandbox/inprocess_backend.py).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 - `docker` (production, CI): a fresh hardened container per run.
 - `bwrap`: bubblewrap namespaces, seccomp, cgroups/rlimits, for hosts without Docker.
-- `unsafe-local`: a plain subprocess, for staff validating their own reference solutions. It is never
-  chosen implicitly: the name says what it is.
+- `unsafe-local`: a plain subprocess, for staff validating their own reference solutions;
+- `unsafe-inprocess`: the harness in a thread of the grader itself, for the grading API's fast tests and
+  check authors' quick iterations. Neither is ever chosen implicitly: the name says what it is.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from grader.sandbox.session import (
     Session,
 )
 
-BACKENDS = ("docker", "bwrap", "unsafe-local")
+BACKENDS = ("docker", "bwrap", "unsafe-local", "unsafe-inprocess")
 
 
 class Backend(Protocol):
@@ -60,6 +61,10 @@ def open_backend(name: str) -> Backend:
         from grader.sandbox.local_backend import UnsafeLocalBackend
 
         return UnsafeLocalBackend()
+    if name == "unsafe-inprocess":
+        from grader.sandbox.inprocess_backend import InProcessBackend
+
+        return InProcessBackend()
     raise ValueError(f"unknown sandbox backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -25,6 +25,7 @@ from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from grader.sandbox import seccomp
 from grader.sandbox.session import InfrastructureError, Limits, OutputLog, Session
+from grader.slots import Slot
 
 log = logging.getLogger(__name__)
 
@@ -108,25 +109,30 @@ class DockerTransport:
 
 
 class DockerBackend:
+    """With a `slot` (grader/slots.py), every container this backend starts — all the sandboxes of the run
+    that holds the slot — gets exactly the slot: its cores, at most its memory, and its GPU only."""
+
     name = "docker"
 
     def __init__(self, client: docker.DockerClient, image: str, runtime: str | None, gpus: list[str],
-                 use_seccomp: bool = True):
+                 use_seccomp: bool = True, slot: Slot | None = None):
         self.client = client
         self.image = image
         self.runtime = runtime  # e.g. "runsc" (gVisor), registered with dockerd; None: dockerd's default (runc)
-        self.gpus = gpus
+        self.slot = slot
+        self.gpus = ([slot.gpu] if slot.gpu else []) if slot is not None else gpus
         self.use_seccomp = use_seccomp
 
     @classmethod
-    def from_settings(cls) -> DockerBackend:
+    def from_settings(cls, slot: Slot | None = None) -> DockerBackend:
         try:
             client = docker.from_env(timeout=30)
             client.ping()
         except DOCKER_ERRORS as exc:
             raise InfrastructureError(f"cannot reach the Docker engine: {exc}") from exc
-        return cls(client, settings.GRADER_IMAGE, settings.GRADER_RUNTIME, list(settings.GRADER_GPUS),
-                   use_seccomp=settings.GRADER_SECCOMP)
+        gpus = [g for g in settings.GRADER_GPUS if g != "auto"]
+        return cls(client, settings.GRADER_IMAGE, settings.GRADER_RUNTIME, gpus,
+                   use_seccomp=settings.GRADER_SECCOMP, slot=slot)
 
     def image_digest(self) -> str:
         try:
@@ -144,7 +150,10 @@ class DockerBackend:
         return options
 
     def container_options(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool) -> dict:
-        threads = str(max(1, int(limits.cpus)))
+        cpus, memory_mb = limits.cpus, limits.memory_mb
+        if self.slot is not None:  # never more than the part declares, never more than the slot holds
+            cpus, memory_mb = min(cpus, len(self.slot.cpus)), min(memory_mb, self.slot.memory_mb)
+        threads = str(max(1, int(cpus)))
         options = dict(
             image=self.image,
             command=HARNESS_COMMAND,
@@ -160,9 +169,9 @@ class DockerBackend:
             security_opt=self.security_options(),
             user="10001:10001",
             pids_limit=limits.pids,
-            mem_limit=f"{limits.memory_mb}m",
-            memswap_limit=f"{limits.memory_mb}m",
-            nano_cpus=int(limits.cpus * 1e9),
+            mem_limit=f"{memory_mb}m",
+            memswap_limit=f"{memory_mb}m",
+            nano_cpus=int(cpus * 1e9),
             ulimits=[
                 Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
                 Ulimit(name="fsize", soft=limits.fsize_mb * 2**20, hard=limits.fsize_mb * 2**20),
@@ -187,6 +196,9 @@ class DockerBackend:
         )
         if self.runtime:
             options["runtime"] = self.runtime
+        if self.slot is not None:
+            options["cpuset_cpus"] = self.slot.cpuset
+            options["labels"]["org.dd2601.slot"] = str(self.slot.index)
         if gpu:
             if not self.gpus:
                 raise InfrastructureError("this part needs a GPU but the worker has none configured (GRADER_GPUS)")
