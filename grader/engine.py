@@ -3,6 +3,7 @@ checks, collect outcomes and logs. Shared by the Celery task, `grade_local` and 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import secrets
 import sys
@@ -14,12 +15,13 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import torch
 from django.conf import settings
 
 from grader.checking import Grading
 from grader.lifetimes import Sandboxes
 from grader.outcomes import Artifact, CheckOutcome
-from grader.parts import PartSpec
+from grader.parts import EntryPoint, PartSpec
 from grader.sandbox import Backend, ImportFailed, SandboxError, open_backend
 from grader.sandbox.session import Limits, OutputLog, Session
 
@@ -38,6 +40,8 @@ class GradeReport:
     staff_log: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     slowest_calls: dict[str, float] = field(default_factory=dict)  # entry point -> its longest call (s)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # module-level entry point -> digest of its answer
+    # on the grader's fixed probe inputs: the same code gives the same digest (for the similarity page)
     artifacts: list[Artifact] = field(default_factory=list)
 
     @property
@@ -105,12 +109,14 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
     sandboxes = Sandboxes(part, launch, hello)
     g = Grading(part, sandboxes, seed=seed, on_gpu=on_gpu, log=log, progress_callback=progress)
     error = ""
+    fingerprints: dict[str, str] = {}
     progress("starting sandbox")
     try:
         progress("importing your module")
         sandboxes.training() if any(e.stores_object for e in part.entry_points.values()) else sandboxes.scoring()
         progress("running checks")
         checks_module.grade(g)
+        fingerprints = fingerprint(g)
     except ImportFailed as exc:
         error = exc.student_message
         log.note("student", exc.detail)  # nothing hidden exists before the import
@@ -129,8 +135,59 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
         part=part.slug, content_hash=part.content_hash, backend=backend.name, image_digest=digest, seed=seed,
         checks=outcomes, error=error or first_stop(sandboxes), grader_errors=g.grader_errors,
         student_log=log.text("student"), staff_log=log.text("staff"),
-        timings={k: round(v, 3) for k, v in timings.items()}, slowest_calls=dict(g.slowest), artifacts=g.artifacts,
+        timings={k: round(v, 3) for k, v in timings.items()}, slowest_calls=dict(g.slowest),
+        fingerprints=fingerprints, artifacts=g.artifacts,
     )
+
+
+PROBE_SIZE = 5  # every named dimension of the fixed probe
+
+
+def probe_arguments(spec: EntryPoint) -> list | None:
+    """Fixed inputs for a module-level entry point, from its declared argument types (None if it takes
+    something a fixed probe cannot make)."""
+    gen = torch.Generator().manual_seed(2601)
+    args = []
+    for arg in spec.args:
+        if arg.shape is not None:
+            shape = [int(d) if d.isdigit() else PROBE_SIZE for d in arg.shape]
+            args.append(torch.randn(shape, generator=gen) if arg.kind == "floating"
+                        else torch.randint(0, 2, shape, generator=gen))
+        elif arg.kind == "number":
+            args.append(0.5)
+        elif arg.kind == "int_scalar":
+            args.append(3)
+        else:
+            return None
+    return args
+
+
+def fingerprint(g: Grading) -> dict[str, str]:
+    """What each module-level entry point answers on fixed inputs, as a digest: identical code gives
+    identical digests whatever the run's secret data, so staff can see copies across a cohort. A call that
+    fails is recorded by its error's kind; the run's results never depend on this."""
+    found: dict[str, str] = {}
+    for call, spec in g.part.entry_points.items():
+        if "." in call or spec.stores_object or spec.kwargs or (args := probe_arguments(spec)) is None:
+            continue
+        try:
+            answer = g.call(call, *args)
+            text = repr(answer_digest_input(answer))
+        except SandboxError as exc:
+            text = f"error {type(exc).__name__} {getattr(exc, 'exception_type', '')}"
+        found[call] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return found
+
+
+def answer_digest_input(answer) -> object:
+    """An answer in a form that ignores float32 noise in the last digits."""
+    if isinstance(answer, dict):
+        return {k: answer_digest_input(v) for k, v in sorted(answer.items())}
+    if isinstance(answer, torch.Tensor):
+        return [round(float(v), 4) for v in answer.flatten()[:256]] + [tuple(answer.shape)]
+    if isinstance(answer, float):
+        return round(answer, 4)
+    return answer
 
 
 def entries_of(part: PartSpec) -> dict[str, dict]:

@@ -353,3 +353,12 @@ def test_interleaved_groups_come_back_in_their_own_order():
     assert torch.equal(back_a, 2 * a[:, 0]) and torch.equal(back_b, 2 * b[:, 0])
     parts = mixed.split({"z": mixed.rows, "log_det": mixed.rows[:, 0]})
     assert torch.equal(parts[1]["z"], b) and torch.equal(parts[0]["log_det"], a[:, 0])
+
+
+def test_the_same_code_has_the_same_fingerprint_whatever_the_run(tmp_path):
+    reports = {}
+    for name, student in (("a", GOOD), ("b", GOOD), ("c", GOOD.replace("return 2 * x", "return x + x + 0.001"))):
+        (tmp_path / name).mkdir()
+        reports[name], _ = run(tmp_path / name, STANDARD_CHECKS, student)
+    assert reports["a"].fingerprints == reports["b"].fingerprints and set(reports["a"].fingerprints) == {"double"}
+    assert reports["c"].fingerprints["double"] != reports["a"].fingerprints["double"]

@@ -57,4 +57,5 @@ def _json_report(report) -> str:
         "part": report.part, "all_passed": report.all_passed, "points": report.points,
         "max_points": report.max_points, "error": report.error, "timings": report.timings,
         "checks": [c.as_dict() for c in report.checks], "student_log": report.student_log,
+        "fingerprints": report.fingerprints,
     }, indent=2)
