@@ -289,11 +289,41 @@ class GradingRun(models.Model):
     max_points = models.FloatField(null=True, blank=True)
     all_passed = models.BooleanField(null=True, blank=True)
 
+    # The fair queue and the worker's slots (issue 13; the order itself: grader/fairqueue.py).
+    fair_rank = models.PositiveIntegerField(
+        default=0, help_text="How many earlier runs of the same student (or group) for this assignment are "
+                             "still waiting or running: 0 for their first waiting submission. The queue takes every "
+                             "rank 0 before any rank 1, and the oldest first among equals.")
+    not_before = models.DateTimeField(null=True, blank=True,
+                                      help_text="A run sent back after a platform problem waits until then.")
+    slot = models.CharField(max_length=96, blank=True, help_text="The worker slot (cores, GPU) that grades it.")
+
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["queue", "status", "fair_rank", "created_at"], name="fair_queue_order")]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status}) of submission {self.submission_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.status == self.Status.QUEUED and not self.fair_rank:
+            self.fair_rank = GradingRun.objects.filter(self.same_owner(), status__in=self.UNFINISHED).count()
+        super().save(*args, **kwargs)
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    def same_owner(self) -> Q:
+        """Runs of the same assignment by the same owner: the group when the submission is a group's."""
+        submission = self.submission
+        if submission.group_id:
+            return Q(submission__assignment_id=submission.assignment_id, submission__group_id=submission.group_id)
+        return Q(submission__assignment_id=submission.assignment_id, submission__group__isnull=True,
+                 submission__submitter_id=submission.submitter_id)
+
+    def release_rank(self) -> int:
+        """This run is finished: the owner's later unfinished runs move up one rank (each counted it)."""
+        return GradingRun.objects.filter(self.same_owner(), pk__gt=self.pk, status__in=self.UNFINISHED,
+                                         fair_rank__gt=0).update(fair_rank=F("fair_rank") - 1)
 
     @property
     def is_finished(self) -> bool:
@@ -409,3 +439,29 @@ class RunArtifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} of run {self.run_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A grading worker as it last reported itself (every GRADER_HEARTBEAT_SECONDS, from its main process):
+    its queues and slots for the queue's estimates, its last report so staff see one that stopped answering.
+    A worker that stops cleanly removes its row."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="Celery's node name, e.g. worker@gpu-host-3.")
+    host = models.CharField(max_length=200)
+    queues = models.JSONField(default=list)
+    slots = models.JSONField(default=list, help_text="Each slot's index, cores, memory and GPU.")
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def silent_for(self, now: dt.datetime | None = None) -> float:
+        return ((now or timezone.now()) - self.last_seen).total_seconds()
+
+    def answering(self, now: dt.datetime | None = None) -> bool:
+        """Reported within three heartbeats (at least a minute)."""
+        return self.silent_for(now) <= max(60.0, 3 * settings.GRADER_HEARTBEAT_SECONDS)

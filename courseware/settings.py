@@ -213,6 +213,32 @@ GRADER_BWRAP_ROOT = Path(os.environ.get("GRADER_BWRAP_ROOT", VAR_DIR / "bwrap"))
 GRADER_BWRAP_UID = int(os.environ.get("GRADER_BWRAP_UID", "10002"))  # host uid of sandboxes when the worker is root
 GRADER_BWRAP_CGROUP = os.environ.get("GRADER_BWRAP_CGROUP", "dd2601")  # parent of per-run cgroups; "" = rlimits only
 
+# ---- Issue 13: production stack, worker slots, the fair queue, metrics (docs/production.md) ----------
+# Behind the TLS proxy: X-Forwarded-Proto and -For count only when the connection comes from one of these
+# addresses or networks (courseware/proxy.py drops them from anyone else, and sets REMOTE_ADDR to the real
+# client, which the login lockout keys on).
+TRUSTED_PROXIES = env_list("DJANGO_TRUSTED_PROXIES")
+MIDDLEWARE.insert(0, "courseware.proxy.ForwardedByTrustedProxy")
+AXES_CLIENT_IP_CALLABLE = "courseware.proxy.client_address"
+# /metrics (Prometheus): staff who are signed in, or a scraper from these addresses or networks.
+METRICS_ALLOWED_ADDRESSES = env_list("DD2601_METRICS_ALLOWED", "127.0.0.1,::1")
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a restarted database costs one retry, not errors
+# A worker's slots (grader/slots.py): disjoint cores, a memory share, at most one GPU/MIG each. Run the
+# worker with --concurrency equal to GRADER_SLOTS. GRADER_GPUS=auto asks `nvidia-smi -L`.
+GRADER_SLOTS = int(os.environ.get("GRADER_SLOTS", "1"))
+GRADER_SLOT_CPUS = os.environ.get("GRADER_SLOT_CPUS", "")  # e.g. "0-3;4-7"; empty: split the cores evenly
+GRADER_SLOT_MEMORY_MB = int(os.environ.get("GRADER_SLOT_MEMORY_MB", "0"))  # 0: (memory - reserved) / slots
+GRADER_RESERVED_MEMORY_MB = int(os.environ.get("GRADER_RESERVED_MEMORY_MB", "1024"))
+# A running run's lease, renewed while it works: a worker host that dies gives its runs back within this.
+GRADER_LEASE_SECONDS = float(os.environ.get("GRADER_LEASE_SECONDS", "90"))
+GRADER_HEARTBEAT_SECONDS = float(os.environ.get("GRADER_HEARTBEAT_SECONDS", "15"))
+# Worker hosts without the archive volume fetch each run's archive from the web over a signed URL
+# (grader/remote_archives.py). The key is shared by web and workers and signs nothing else.
+GRADER_ARCHIVE_URL = os.environ.get("GRADER_ARCHIVE_URL", "")  # e.g. https://lab.example.kth.se/
+GRADER_ARCHIVE_KEY = os.environ.get("GRADER_ARCHIVE_KEY", "")
+# ---- end of issue 13's block --------------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
