@@ -1,33 +1,28 @@
-"""Where a queued run stands: its place in its queue and, when known, an estimated start.
-
-HOOK for issue 13 (queue place and estimated start, built by another engineer at the same time): when
-`courseware.models.GradingRun` gains its own `queue_standing()` (returning an object with `place` and
-`estimated_start`), this module returns that and the count below goes away. Until then the place is
-the number of runs queued on the same queue (cpu or gpu) before this one, plus one, and there is no
-estimate: the API's field `estimated_start` stays null.
-"""
+"""Where a queued run stands, for the API: issue 13's fair queue (`grader.fairqueue.place`, the one home
+of the rule; the submission page shows the same) as plain fields."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from courseware.models import GradingRun
+from grader import fairqueue
 
 
 @dataclass(frozen=True)
 class QueueStanding:
     place: int | None  # 1 = next to start; None once the run has started
-    estimated_start: dt.datetime | None = None
+    estimated_start: dt.datetime | None = None  # None when no worker serves the queue
+    waits_for: str = ""  # why the estimate is open-ended, in words for the student
 
 
 def queue_standing(run: GradingRun) -> QueueStanding:
-    if run.status != GradingRun.Status.QUEUED:
+    place = fairqueue.place(run)
+    if place is None:
         return QueueStanding(place=None)
-    own = getattr(run, "queue_standing", None)
-    if callable(own):  # issue 13's implementation, once it lands
-        standing = own()
-        return QueueStanding(place=standing.place, estimated_start=getattr(standing, "estimated_start", None))
-    ahead = GradingRun.objects.filter(status=GradingRun.Status.QUEUED, queue=run.queue).filter(
-        created_at__lt=run.created_at).count()
-    return QueueStanding(place=ahead + 1)
+    wait = place.wait_seconds
+    start = timezone.now() + dt.timedelta(seconds=wait) if wait is not None else None
+    return QueueStanding(place=place.position, estimated_start=start, waits_for=place.waits_for)

@@ -29,7 +29,7 @@ class MeOut(Schema):
     username: str
     full_name: str
     email: str
-    language: str
+    language: str | None  # the language chosen with the site's switch, if any
     token_name: str
     token_scope: str
     token_expires_at: dt.datetime
@@ -75,13 +75,16 @@ class RunOut(Schema):
     queue: str
     queue_place: int | None
     estimated_start: dt.datetime | None
+    waits_for: str  # why no start can be estimated (no worker running, a retry after a platform problem)
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     finished: bool
     points: float | None
     max_points: float | None
-    all_passed: bool | None
+    all_passed: bool | None  # None, like points, while hidden checks' results are held back
+    hidden_withheld: int = 0  # hidden checks whose results are shown from hidden_shown_from (issue 17)
+    hidden_shown_from: dt.datetime | None = None
     error_reason: str
     grader_errors: int
     checks: list[CheckOut]
@@ -140,6 +143,9 @@ class SandboxOut(Schema):
     cpus: float
     pids: int
     tmpfs_mb: int
+    tmpfs_inodes: int
+    nofile: int
+    fsize_mb: int
     run_seconds: float
     seccomp_profile: str  # the grader's seccomp policy, as Docker's JSON
 

@@ -2,8 +2,9 @@
 
 Each endpoint asks the rule's own home: the round/assignment access helpers of the web views, the
 deadline service for standing, the upload service for submitting (through the same form the web page
-uses, so the input limits are the same too), `Submission.visible_to` and `GradingRun.visible_checks()`
-for what a user may read. A student-scope token reaches its user's own work (and their group's); reading
+uses, so the input limits are the same too), `Submission.visible_to` and `review.feedback` (which checks,
+pictures and totals; hidden checks' results wait for the deadline where the round says so) for what a user
+may read. A student-scope token reaches its user's own work (and their group's); reading
 other people's work, or staff-only checks, needs a staff token.
 """
 
@@ -29,7 +30,8 @@ from examination.results import RoundResults
 from grader.engine import limits_for
 from grader.parts import PartError, load_part
 from grader.sandbox import seccomp
-from languages import language_of
+from languages import stored_language
+from review.feedback import FeedbackRules, run_feedback
 
 router = Router(auth=TokenAuth(), tags=["student"])
 
@@ -66,24 +68,27 @@ def run_out(request: HttpRequest, run: GradingRun, *, staff: bool) -> dict:
     """A run as the submission page shows it: checks and pictures only once it is finished, staff-only
     checks, notes and pictures only for staff."""
     standing = queue_standing(run)
+    feedback = run_feedback(run, request.user, staff=staff)  # issue 17: the pages' one rule
     checks, artifacts = [], []
     if run.is_finished:
-        for c in (run.checks.all() if staff else run.visible_checks()):
+        for c in feedback.checks:
             checks.append({**{f: getattr(c, f) for f in (
                 "name", "title", "tier", "visibility", "status", "passed", "value", "threshold", "direction",
                 "margin", "unit", "points", "max_points", "feedback", "explain")},
                 "staff_note": c.staff_note if staff else None})
-        pictures = run.artifacts.defer("data")
-        for a in (pictures if staff else pictures.filter(audience="student")):
+        for a in feedback.artifacts:
             artifacts.append({"name": a.name, "caption": a.caption, "audience": a.audience,
                               "url": request.build_absolute_uri(f"/api/v1/runs/{run.pk}/artifacts/{a.name}.png")})
-    shown = run.points_shown
+    shown = feedback.points_shown
     return {
         "id": run.pk, "submission_id": run.submission_id, "status": run.status, "phase": run.phase,
         "queue": run.queue, "queue_place": standing.place, "estimated_start": standing.estimated_start,
+        "waits_for": standing.waits_for,
         "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
         "finished": run.is_finished, "points": run.points if shown else None,
-        "max_points": run.max_points if shown else None, "all_passed": run.all_passed if run.is_finished else None,
+        "max_points": run.max_points if shown else None,
+        "all_passed": run.all_passed if run.is_finished and feedback.summary_shown else None,
+        "hidden_withheld": feedback.withheld, "hidden_shown_from": feedback.withheld_until,
         "error_reason": run.error_reason, "grader_errors": run.grader_errors, "checks": checks,
         "artifacts": artifacts, "student_log": run.student_log if run.is_finished else ""}
 
@@ -106,6 +111,7 @@ def parts_out(request: HttpRequest, course_round: CourseRound) -> list[dict]:
     user = request.user
     results = RoundResults(course_round, students=[user])
     deadlines = RoundDeadlines(course_round, [user])
+    rules = FeedbackRules(course_round, user, staff=False)  # this user's own parts, as the round page shows them
     out = []
     for assignment, cell in zip(results.assignments, results.row(user).cells, strict=True):
         standing = deadlines.standing(assignment, user)
@@ -123,7 +129,7 @@ def parts_out(request: HttpRequest, course_round: CourseRound) -> list[dict]:
             "refusal": ({"kind": str(standing.refusal.kind), "message": standing.refusal.message}
                         if standing.refusal else None),
             "used_today": standing.used_today, "max_per_day": assignment.max_submissions_per_day,
-            "status": cell.status, "tier_reached": cell.tier,
+            "status": cell.status, "tier_reached": rules.tier(cell.done_run, cell.tier),
             "latest_submission_id": cell.submission.pk if cell.submission else None,
             "latest_run": run_out(request, cell.run, staff=False) if cell.run else None})
     return out
@@ -135,7 +141,7 @@ def parts_out(request: HttpRequest, course_round: CourseRound) -> list[dict]:
 def me(request: HttpRequest):
     user, token = request.user, request.auth
     return {"username": user.get_username(), "full_name": user.get_full_name(), "email": user.email,
-            "language": language_of(user), "token_name": token.name, "token_scope": token.scope,
+            "language": stored_language(user), "token_name": token.name, "token_scope": token.scope,
             "token_expires_at": token.expires_at,
             "rounds": [{"id": r.pk, "course_code": r.course.code, "course_name": r.course.name, "code": r.code,
                         "role": r.role_of(user), "examinable_until": r.examinable_until}
@@ -171,7 +177,8 @@ def sandbox(request: HttpRequest, assignment_id: int):
         raise Http404("This part is not available") from exc
     limits = limits_for(spec)
     return {"image": settings.GRADER_IMAGE, "memory_mb": limits.memory_mb, "cpus": limits.cpus,
-            "pids": limits.pids, "tmpfs_mb": limits.tmpfs_mb, "run_seconds": spec.resources.run_seconds,
+            "pids": limits.pids, "tmpfs_mb": limits.tmpfs_mb, "tmpfs_inodes": limits.tmpfs_inodes,
+            "nofile": limits.nofile, "fsize_mb": limits.fsize_mb, "run_seconds": spec.resources.run_seconds,
             "seccomp_profile": seccomp.docker_profile()}
 
 
@@ -188,7 +195,9 @@ def submit(request: HttpRequest, assignment_id: int, files: File[list[UploadedFi
     if not form.is_valid():
         errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
         field = next(iter(errors))
-        return Status(400, {"detail": errors[field][0], "kind": "invalid_input", "field": field, "errors": errors})
+        label = form.fields[field].label if field in form.fields else ""
+        detail = f"{label}: {errors[field][0]}" if label else errors[field][0]
+        return Status(400, {"detail": detail, "kind": "invalid_input", "field": field, "errors": errors})
     result = uploads.submit(found, request.user, form.cleaned_data["files"],
                             declaration=form.cleaned_data["declaration"], client_token=client_token)
     if isinstance(result, uploads.Refused):
@@ -225,7 +234,8 @@ def run(request: HttpRequest, run_id: int):
 def run_artifact(request: HttpRequest, run_id: int, name: str) -> HttpResponse:
     artifact = get_object_or_404(RunArtifact.objects.select_related("run"), run_id=run_id, name=name)
     submission = readable_submission(request, artifact.run.submission_id)
-    if artifact.audience != "student" and not staff_view(request, submission.assignment.round):
+    feedback = run_feedback(artifact.run, request.user, staff=staff_view(request, submission.assignment.round))
+    if not feedback.artifacts.filter(pk=artifact.pk).exists():
         raise Http404("No such picture")
     return HttpResponse(bytes(artifact.data), content_type=artifact.content_type)
 

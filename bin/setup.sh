@@ -83,3 +83,13 @@ ensure_test_postgres() {
     | grep -q 1 || "$bindir/createdb" -h 127.0.0.1 -p "$port" -U dd2601 dd2601
   export DD2601_TEST_DATABASE_URL="postgres://dd2601@127.0.0.1:$port/dd2601"
 }
+
+# ---- issue 14: the dd2601 command-line client and gettext ---------------------------------------------
+# The client is its own package (cli/): installed with pip as a student would, with pytest for `dd2601
+# check`. gettext's msgfmt/xgettext let the tests check that the committed catalogues (locale/, and the
+# client's) are complete and compiled; the site itself reads the committed .mo files and needs no gettext.
+ensure_cli_and_gettext() {
+  ensure_apt_packages gettext
+  say "installing the dd2601 command-line client"
+  "$PYTHON" -m pip install -q -e "$REPO_ROOT/cli[check]"
+}

@@ -233,7 +233,9 @@ def test_the_web_form_and_the_api_refuse_the_same_bad_input_in_the_same_words(cl
     assert via_api.status_code == via_web.status_code == 400
     problem = via_api.json()
     assert problem["kind"] == kind and problem["detail"]
-    assert html.escape(problem["detail"]) in via_web.content.decode(), (problem, case)
+    # The words the web form shows (beside the field, or above the form) are the API's.
+    words = problem["errors"][problem["field"]] if kind == "invalid_input" else [problem["detail"]]
+    assert all(html.escape(w) in via_web.content.decode() for w in words), (problem, case)
     assert not Submission.objects.exists() and not (archive_root.exists() and any(archive_root.rglob("*.zip")))
 
 

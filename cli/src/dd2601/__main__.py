@@ -1,0 +1,3 @@
+from dd2601.main import main
+
+raise SystemExit(main())
