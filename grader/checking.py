@@ -138,7 +138,7 @@ class Grading:
             session = self.sandboxes.scoring()
             self._require_restored(owner)
         else:
-            session = self.sandboxes.current() if audience == "student" else self.sandboxes.scoring()
+            session = self.sandboxes.current() if audience in ("student", "probe") else self.sandboxes.scoring()
         return self._call_on(session, spec, args, kwargs, audience=audience, timeout=timeout)
 
     def _call_on(self, session, spec: EntryPoint, args: tuple, kwargs: dict, *, audience: str,
@@ -242,19 +242,26 @@ class Grading:
 
     def _freeze(self, session, spec: EntryPoint, training: Trained, probe: Probe | None) -> None:
         def ask(entry: str, *args: Any, **kwargs: Any) -> Any:
-            return self._call_on(session, self.part.entry_points[entry], args, kwargs, audience="student",
+            # Public inputs, but the answer is the grader's business: what the code prints while answering
+            # goes to staff, and the training sandbox stays the student's for the next training.
+            return self._call_on(session, self.part.entry_points[entry], args, kwargs, audience="probe",
                                  timeout=None)[0]
 
         try:
             raw = session.export(spec.stores_object, timeout=self.part.resources.call_seconds)
             training.frozen = freeze(spec.stores_object, spec.build, raw)
             self.sandboxes.keep(training.frozen)
-            if probe is not None:
-                entry, args, kwargs = probe(ask) if callable(probe) else probe
-                training.probe = (entry, args, kwargs, ask(entry, *args, **kwargs))
         except SandboxError as exc:
             training.error = exc if isinstance(exc, StateInvalid) else StateInvalid(
                 f"the model {spec.call}() returned could not be saved for scoring: {exc.student_message}", exc.detail)
+            return
+        if probe is None:
+            return
+        try:
+            entry, args, kwargs = probe(ask) if callable(probe) else probe
+            training.probe = (entry, args, kwargs, ask(entry, *args, **kwargs))
+        except SandboxError as exc:  # a model that fails the probe fails the checks that ask it the same
+            self.log.note("staff", f"restore probe of {spec.stores_object} not asked: {exc.student_message}")
 
     def training_limit(self, budget: float | None = None) -> float:
         """The time a training call may take before its budget check fails."""

@@ -106,7 +106,7 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
                              seed=int(sandbox_seeds.integers(2**31 - 1)), timeout=settings.GRADER_IMPORT_SECONDS,
                              restore=restore)
 
-    sandboxes = Sandboxes(part, launch, hello)
+    sandboxes = Sandboxes(part, launch, hello, run_deadline=run_deadline)
     g = Grading(part, sandboxes, seed=seed, on_gpu=on_gpu, log=log, progress_callback=progress)
     error = ""
     fingerprints: dict[str, str] = {}
@@ -114,9 +114,11 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
     try:
         progress("importing your module")
         sandboxes.training() if any(e.stores_object for e in part.entry_points.values()) else sandboxes.scoring()
-        fingerprints = fingerprint(g)  # in the sandbox that imported the module: no extra start
         progress("running checks")
         checks_module.grade(g)
+        # After every check: in the sandbox still alive (a fresh one only if none is), so nothing the probe
+        # calls do can reach a score.
+        fingerprints = fingerprint(g)
     except ImportFailed as exc:
         error = exc.student_message
         log.note("student", exc.detail)  # nothing hidden exists before the import
@@ -163,8 +165,8 @@ def probe_arguments(spec: EntryPoint) -> list | None:
 
 
 def fingerprint(g: Grading) -> dict[str, str]:
-    """What each module-level entry point answers on fixed inputs (nothing hidden: asked with the student's
-    audience, before any check), as a digest: identical code gives
+    """What each module-level entry point answers on fixed inputs (public inputs; what the code prints
+    goes to staff), as a digest: identical code gives
     identical digests whatever the run's secret data, so staff can see copies across a cohort. A call that
     fails is recorded by its error's kind; the run's results never depend on this."""
     found: dict[str, str] = {}
@@ -172,7 +174,7 @@ def fingerprint(g: Grading) -> dict[str, str]:
         if "." in call or spec.stores_object or spec.kwargs or (args := probe_arguments(spec)) is None:
             continue
         try:
-            answer = g.call(call, *args, audience="student")
+            answer = g.call(call, *args, audience="probe")
             text = repr(answer_digest_input(answer))
         except SandboxError as exc:
             text = f"error {type(exc).__name__} {getattr(exc, 'exception_type', '')}"

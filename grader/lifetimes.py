@@ -26,7 +26,7 @@ import torch
 
 from grader.harness.wire import pack_value
 from grader.parts import PartSpec
-from grader.sandbox.session import ImportFailed, ProtocolViolation, SandboxError, Session
+from grader.sandbox.session import ImportFailed, LimitExceeded, ProtocolViolation, SandboxError, Session
 
 MAX_STATE_BYTES = 256 * 2**20  # every tensor of every trained object of a run together
 MAX_CONFIG_BYTES = 64 * 2**10
@@ -103,6 +103,7 @@ class Sandboxes:
     part: PartSpec
     launch: Callable[[], contextlib.AbstractContextManager[Session]]
     hello: Callable[[Session, tuple[Any, bytes] | None, int | None], dict]  # import (and restore), with threads
+    run_deadline: float = float("inf")  # time.monotonic() by which the whole run must end
     frozen: dict[str, FrozenObject] = field(default_factory=dict)
     restore_errors: dict[str, SandboxError] = field(default_factory=dict)  # of the latest scoring sandbox
     started: dict[str, int] = field(default_factory=lambda: {"train": 0, "score": 0})
@@ -153,6 +154,8 @@ class Sandboxes:
         self.close()
         if self.import_error is not None:
             raise self.import_error  # the source does not change between sandboxes: don't try again
+        if time.monotonic() >= self.run_deadline:
+            raise LimitExceeded("The whole run exceeded its time limit; the remaining checks were not run.")
         started = time.monotonic()
         stack, session = self._take()
         self._current, self._kind, self._stack = session, kind, stack

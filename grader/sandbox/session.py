@@ -356,7 +356,19 @@ class Session:
 
     def call(self, entry: str, *args: Any, timeout: float, audience: str = "staff",
              stores_object: bool = False, **kwargs: Any) -> tuple[Any, float]:
-        """Call an entry point; returns (result, seconds measured by the grader)."""
+        """Call an entry point; returns (result, seconds measured by the grader).
+
+        `audience` says who may see what the code prints: "student" (nothing hidden has been sent),
+        "staff" (hidden inputs: from now on, for good, nothing printed reaches the student), or "probe"
+        (this call's output is staff's, but its inputs are public, so the sandbox stays the student's)."""
+        if audience == "probe":
+            before = self.audience
+            try:
+                return self.call(entry, *args, timeout=timeout, audience="staff", stores_object=stores_object,
+                                 **kwargs)
+            finally:
+                self._drain()
+                self.audience = before
         self.audience = "staff" if self.audience == "staff" else audience  # never back to student
         call_id = self.next_id
         self.next_id += 1

@@ -440,7 +440,8 @@ def test_pickles_are_never_unpickled_by_the_grader(run, baseline):
     refused = ("raised ResultError", "should be a tensor, not dict", "could not be read")
     for check in outcome.report.checks:
         # Checks of entry points the attack does not define (the EM warm-up, the A tier) fail for that.
-        missing = "defines no callable" in check.feedback or "raised AttributeError" in check.feedback
+        missing = any(m in check.feedback for m in ("defines no callable", "raised AttributeError",
+                                                    "fit_arm() did not return a model"))
         if check.name != "fit_budget" and not missing:
             assert any(r in check.feedback for r in refused), outcome.explain()
     assert "model.forward raised ResultError" in outcome.feedback, outcome.explain()
