@@ -7,5 +7,7 @@ relative error is, how the ring of Gaussians is drawn, how a copy is told from a
 - `digits`: scikit-learn's bundled 8x8 digits, binarised or scaled, and secret splits of them.
 - `features`: the staff CNN's features of digits, pairwise distances, k-NN precision/recall and density/coverage.
 - `copies`: whether samples are new or near copies of training data.
+- `digit_styles`: the digits drawn afresh in a secret style per run (data the student cannot hold).
+- `mistakes`: feedback that names the common mistake a wrong value shows (`Suspects`).
 - `plots`: PNG figures drawn with matplotlib's object API.
 """
