@@ -15,16 +15,17 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from grader.outcomes import CheckOutcome
 from grader.outcomes import Status as OutcomeStatus
 
 
 class Role(models.TextChoices):
-    STUDENT = "student", "Student"
-    TA = "ta", "Teaching assistant"
-    EXAMINER = "examiner", "Examiner"
-    ADMIN = "admin", "Course admin"
+    STUDENT = "student", _("Student")
+    TA = "ta", _("Teaching assistant")
+    EXAMINER = "examiner", _("Examiner")
+    ADMIN = "admin", _("Course admin")
 
 
 STAFF_ROLES = (Role.TA, Role.EXAMINER, Role.ADMIN)
@@ -254,10 +255,10 @@ class GradingRun(models.Model):
     a worker claims it atomically with an attempt number and writes results fenced by that number."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        ERROR = "error", "Error"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        ERROR = "error", _("Error")
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)

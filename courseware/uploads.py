@@ -34,6 +34,7 @@ from typing import Protocol
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from courseware.models import Assignment, GradingRun, Submission, SubmissionLock
 from examination.deadlines import RefusalKind, RoundDeadlines
@@ -88,7 +89,7 @@ class Accepted:
 def declaration_problem(text: str) -> str | None:
     """What is wrong with a declaration, in words for the student; None when it will do."""
     if len(text.strip()) < MIN_DECLARATION_CHARS:
-        return "Please write your declaration (“none” is a valid answer)."
+        return _("Please write your declaration (“none” is a valid answer).")
     return None
 
 
@@ -116,8 +117,8 @@ def submit(assignment: Assignment, student, files: Sequence[UploadFile], *, decl
     """
     token = client_token.strip()
     if not token:
-        return Refused(Problem.NO_TOKEN, "The form was sent without its submission token (it may come from an old "
-                       "or incomplete page), so nothing was submitted. Choose your files and submit again.")
+        return Refused(Problem.NO_TOKEN, _("The form was sent without its submission token (it may come from an old "
+                       "or incomplete page), so nothing was submitted. Choose your files and submit again."))
     if (earlier := _by_token(assignment, student, token)) is not None:
         return Accepted(earlier, duplicate=True)
     if problem := declaration_problem(declaration):
@@ -125,8 +126,8 @@ def submit(assignment: Assignment, student, files: Sequence[UploadFile], *, decl
     try:
         part = load_part(assignment.part.slug)
     except PartError:
-        return Refused(Problem.PART_UNAVAILABLE, "This part cannot take submissions right now (a problem on our "
-                       "side, and staff can see it). Nothing was submitted; please try again later.")
+        return Refused(Problem.PART_UNAVAILABLE, _("This part cannot take submissions right now (a problem on our "
+                       "side, and staff can see it). Nothing was submitted; please try again later."))
     if refusal := RoundDeadlines(assignment.round, [student]).refusal(assignment, student, now):
         return Refused(refusal.kind, refusal.message)
     try:

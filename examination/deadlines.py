@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from courseware.models import Assignment, CourseRound
 from examination.models import Accommodation, RoundSettings
@@ -136,19 +137,20 @@ class RoundDeadlines:
     def _refusal(self, assignment: Assignment, deadline: Deadline, now: dt.datetime, used: int) -> Refusal | None:
         if not self.round.accepts_work(now):
             return Refusal(RefusalKind.ROUND_CLOSED,
-                           f"This round could be examined until {self.round.examinable_until:%Y-%m-%d}; "
-                           "it no longer accepts work.")
+                           _("This round could be examined until %(date)s; it no longer accepts work.")
+                           % {"date": f"{self.round.examinable_until:%Y-%m-%d}"})
         if now < assignment.opens_at:
-            return Refusal(RefusalKind.NOT_OPEN, f"This part opens at {_local(assignment.opens_at)}.")
+            return Refusal(RefusalKind.NOT_OPEN, _("This part opens at %(when)s.") % {"when": _local(assignment.opens_at)})
         if deadline.passed(now) and self.settings.late_policy == RoundSettings.LatePolicy.REFUSE:
-            whose = "Your extended deadline" if deadline.extended else "The deadline"
-            return Refusal(RefusalKind.DEADLINE_PASSED,
-                           f"{whose} ({_local(deadline.at)}) has passed and this round does not accept late "
-                           "work. Ask the examiner if you have a reason for an extension.")
+            message = (_("Your extended deadline (%(when)s) has passed and this round does not accept late work. "
+                         "Ask the examiner if you have a reason for an extension.") if deadline.extended else
+                       _("The deadline (%(when)s) has passed and this round does not accept late work. "
+                         "Ask the examiner if you have a reason for an extension."))
+            return Refusal(RefusalKind.DEADLINE_PASSED, message % {"when": _local(deadline.at)})
         if used >= assignment.max_submissions_per_day:
             return Refusal(RefusalKind.DAILY_LIMIT,
-                           f"You have used all {assignment.max_submissions_per_day} submissions for the last "
-                           "24 hours. Runs that failed because of the platform are not counted.")
+                           _("You have used all %(limit)d submissions for the last 24 hours. Runs that failed "
+                             "because of the platform are not counted.") % {"limit": assignment.max_submissions_per_day})
         return None
 
 

@@ -12,6 +12,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
+from languages import override_for
 from notifications.messages import compose
 from notifications.models import EmailPreference, Notification
 
@@ -33,7 +34,8 @@ def send(self, notification_id: int) -> str:
         Notification.objects.filter(pk=notification_id).update(
             status=Notification.Status.SKIPPED, last_error="" if user.email else "no e-mail address")
         return "skipped"
-    message = compose(notification)
+    with override_for(user):  # issue 14, item 8: in the language the user chose (languages/)
+        message = compose(notification)
     try:
         EmailMessage(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [user.email]).send()
     except (smtplib.SMTPException, OSError) as exc:

@@ -86,6 +86,13 @@ def run_line(run: dict | None) -> str:
     return _("graded")
 
 
+def refusal_word(kind: str) -> str:
+    """A refusal's kind (examination.deadlines.RefusalKind) in a word or two; the server's message says more."""
+    words = {"round_closed": _("round closed"), "not_open": _("not open yet"), "deadline_passed": _("deadline passed"),
+             "daily_limit": _("daily limit")}
+    return words.get(kind, kind.replace("_", " "))
+
+
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
@@ -162,7 +169,7 @@ def cmd_parts(args: argparse.Namespace) -> int:
     rows = [[_("PART"), _("TIER"), _("YOUR DEADLINE"), _("SUBMIT NOW"), _("USED (24 H)"), _("LATEST RESULT")]]
     for p in parts:
         deadline = local_time(p["deadline"]) + (" " + _("(extended)") if p["deadline_extended"] else "")
-        submit = _("yes") if p["may_submit"] else _("no: %(why)s") % {"why": p["refusal"]["kind"].replace("_", " ")}
+        submit = _("yes") if p["may_submit"] else _("no: %(why)s") % {"why": refusal_word(p["refusal"]["kind"])}
         if p["may_submit"] and p["late_now"]:
             submit = _("yes, late")
         rows.append([p["slug"], p["tier"], deadline, submit, f"{p['used_today']}/{p['max_per_day']}",
