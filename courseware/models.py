@@ -289,6 +289,9 @@ class GradingRun(models.Model):
     points = models.FloatField(null=True, blank=True)
     max_points = models.FloatField(null=True, blank=True)
     all_passed = models.BooleanField(null=True, blank=True)
+    fingerprints = models.JSONField(
+        default=dict, blank=True, help_text="Each module-level entry point's answer on fixed probe inputs, as a "
+        "digest (grader.engine.fingerprint): the same code gives the same digests. Read by the similarity page.")
 
     # The fair queue and the worker's slots (issue 13; the order itself: grader/fairqueue.py).
     fair_rank = models.PositiveIntegerField(
@@ -356,9 +359,6 @@ class GradingRun(models.Model):
     def fenced(self, attempt: int):
         """A queryset that matches this run only while `attempt` still owns it."""
         return GradingRun.objects.filter(pk=self.pk, attempt=attempt, status=self.Status.RUNNING)
-
-    def visible_checks(self):
-        return self.checks.exclude(visibility=CheckResult.Visibility.STAFF)
 
     @property
     def points_shown(self) -> bool:

@@ -320,3 +320,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "DD2601 LAB1 <no-reply
 NOTIFY_MAX_RETRIES = int(os.environ.get("NOTIFY_MAX_RETRIES", "8"))
 NOTIFY_RETRY_SECONDS = float(os.environ.get("NOTIFY_RETRY_SECONDS", "30"))
 # ---- end of the university's systems block --------------------------------------------------------------
+
+# ---- issue 17: similarity across the cohort, regrade requests, feedback release (review/) ---------------
+INSTALLED_APPS += ["review"]
+# ---- end of issue 17's block ------------------------------------------------------------------------

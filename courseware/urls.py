@@ -46,3 +46,6 @@ urlpatterns += [
     path("metrics", ops_views.metrics, name="metrics"),
     path("internal/runs/<int:run_id>/archive.zip", ops_views.run_archive, name="run_archive"),
 ]
+
+# ---- issue 17: similarity across the cohort and regrade requests (review/) ---------------------------------
+urlpatterns += [path("review/", include("review.urls"))]

@@ -21,6 +21,7 @@ from courseware.models import Assignment, CourseRound, GradingRun, RunArtifact, 
 from examination.deadlines import is_late, standing
 from examination.results import RoundResults
 from grader.parts import PartError, load_part
+from review.feedback import run_feedback
 
 
 def _round_for(request: HttpRequest, round_id: int) -> CourseRound:
@@ -152,26 +153,21 @@ def submission_status(request: HttpRequest, submission_id: int) -> HttpResponse:
 
 
 def _submission_context(request: HttpRequest, submission: Submission) -> dict:
-    """The latest run with the checks the user may see; each check's `explain` comes from the run's part
-    version."""
+    """The latest run with the checks, pictures and total the user may see (`review.feedback`, the one
+    rule); each check's `explain` comes from the run's part version."""
     run = submission.runs.select_related("part_version").order_by("-created_at").first()
     is_staff = submission.assignment.round.is_staff(request.user)
-    checks = []
-    if run:
-        checks = run.checks.all() if is_staff else run.visible_checks()
-    artifacts = []
-    if run and run.is_finished:
-        artifacts = run.artifacts.defer("data") if is_staff else run.artifacts.defer("data").filter(audience="student")
-    return {"submission": submission, "run": run, "checks": checks, "is_staff": is_staff,
-            "runs": submission.runs.all(), "artifacts": artifacts,
+    feedback = run_feedback(run, request.user) if run else None
+    return {"submission": submission, "run": run, "feedback": feedback, "checks": feedback.checks if run else [],
+            "is_staff": is_staff, "runs": submission.runs.all(), "artifacts": feedback.artifacts if run else [],
             "late": is_late(submission.assignment, submission.submitter, submission.created_at)}
 
 
 @login_required
 def run_artifact(request: HttpRequest, run_id: int, name: str) -> HttpResponse:
     artifact = get_object_or_404(RunArtifact.objects.select_related("run__submission"), run_id=run_id, name=name)
-    submission = _submission_for(request, artifact.run.submission_id)
-    if artifact.audience != "student" and not submission.assignment.round.is_staff(request.user):
+    _submission_for(request, artifact.run.submission_id)
+    if not run_feedback(artifact.run, request.user).artifacts.filter(pk=artifact.pk).exists():
         raise Http404("No such picture")
     response = HttpResponse(bytes(artifact.data), content_type=artifact.content_type)
     response["Cache-Control"] = "private, max-age=3600"

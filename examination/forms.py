@@ -99,7 +99,14 @@ class ReExaminationForm(forms.Form):
 class RoundSettingsForm(forms.ModelForm):
     class Meta:
         model = RoundSettings
-        fields = ["late_policy", "max_group_size", "students_form_groups"]
+        fields = ["late_policy", "max_group_size", "students_form_groups", "hidden_feedback"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["hidden_feedback"].required = False  # a form from before the field existed keeps it as is
+
+    def clean_hidden_feedback(self) -> str:
+        return self.cleaned_data.get("hidden_feedback") or self.instance.hidden_feedback
 
 
 class GroupNameForm(forms.Form):

@@ -20,6 +20,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from courseware.models import CourseRound, Enrollment, Part, Role, Submission
 from examination.policy import GRADES, Policy, Proposal
@@ -144,7 +145,20 @@ class RoundSettings(models.Model):
                                                  help_text="At least 1: a group has its creator in it.")
     students_form_groups = models.BooleanField(default=True, help_text="Students may create and join groups.")
 
-    AUDITED = ["late_policy", "max_group_size", "students_form_groups"]
+    class HiddenFeedback(models.TextChoices):
+        """When students see the results of hidden checks (issue 17); who sees what is `review.feedback`."""
+
+        AT_ONCE = "at_once", gettext_lazy("As soon as a run is graded")
+        AFTER_DEADLINE = "after_deadline", gettext_lazy("Only after the student's own deadline")
+
+    hidden_feedback = models.CharField(
+        gettext_lazy("hidden checks' results"), max_length=16, choices=HiddenFeedback.choices,
+        default=HiddenFeedback.AT_ONCE,
+        help_text=gettext_lazy("Public checks are always shown at once. After the deadline: until a student's own "
+                               "deadline (with extensions) has passed they see public checks only, not the total "
+                               "or the tier reached."))
+
+    AUDITED = ["late_policy", "max_group_size", "students_form_groups", "hidden_feedback"]
 
     class Meta:
         verbose_name_plural = "round settings"

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from courseware.models import GradingRun
 from examination.models import GradeDecision
 from notifications.models import Kind, Notification
+from review.feedback import run_feedback
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def compose(notification: Notification) -> Message:
                                                 "submission__assignment__round__course").get(pk=pk)
         assignment = run.submission.assignment
         context.update(run=run, part=assignment.part.title, round=assignment.round,
-                       url=absolute(reverse("submission", args=[run.submission_id])))
+                       url=absolute(reverse("submission", args=[run.submission_id])),
+                       points_shown=run_feedback(run, notification.user).points_shown)  # issue 17's rule
         subject = _("Result ready: %(part)s") % {"part": assignment.part.title}
         return Message(subject, render_to_string("notifications/result_ready.txt", context))
     decision = GradeDecision.objects.select_related("round__course").get(pk=pk)

@@ -60,12 +60,14 @@ def test_round_settings_changes_are_audited_on_the_page_and_in_the_admin(client,
     settings_ = RoundSettings.of(course_round)
     client.force_login(admin_user)
     response = client.post(reverse("admin:examination_roundsettings_change", args=[settings_.pk]),
-                           {"round": course_round.pk, "late_policy": "accept", "max_group_size": 4})
+                           {"round": course_round.pk, "late_policy": "accept", "max_group_size": 4,
+                            "hidden_feedback": "after_deadline"})
     assert response.status_code == 302, response.content.decode()[-3000:]
     entries = list(AuditEntry.objects.filter(action="round.settings").order_by("pk"))
     assert [(e.actor, e.before["late_policy"], e.after["late_policy"]) for e in entries] == [
         (people["erik"], "accept", "refuse"), (admin_user, "refuse", "accept")]
-    assert entries[1].after == {"late_policy": "accept", "max_group_size": 4, "students_form_groups": False}
+    assert entries[1].after == {"late_policy": "accept", "max_group_size": 4, "students_form_groups": False,
+                                "hidden_feedback": "after_deadline"}
     response = client.post(reverse("admin:examination_roundsettings_change", args=[settings_.pk]),
                            {"round": course_round.pk, "late_policy": "accept", "max_group_size": 0})
     assert response.status_code == 200 and RoundSettings.of(course_round).max_group_size == 4  # refused

@@ -86,6 +86,15 @@ MATRIX = [
     ("lti:canvas", "get", ("round",), {}, STAFF_PAGE),
     ("lti:sync", "post", ("round", 999999), {}, (302, 403, 403, 404, 404, 404, 404)),
     ("lti:retry", "post", ("round",), {}, STAFF_ACTION),
+    # issue 17: similarity across the cohort (staff); regrade requests (a student asks about a run they may
+    # read, staff answer; ids that do not exist show that access is decided first)
+    ("review:similarity", "get", ("round",), {}, STAFF_PAGE),
+    ("review:similarity_pair", "get", ("round", "mdn", "submission", 999999), {},
+     (302, 403, 403, 404, 404, 404, 404)),
+    ("review:regrades", "get", ("round",), {}, STAFF_PAGE),
+    ("review:regrade_ask", "post", ("run",), {"reason": "matrix"}, (302, 302, 404, 403, 403, 404, 404)),
+    ("review:regrade_answer", "post", ("round", 999999), {"r999999-answer": "matrix"},
+     (302, 403, 403, 404, 404, 404, 404)),
     ("exam:audit", "get", ("round",), {}, STAFF_PAGE),
     ("exam:session", "get", ("session",), {}, STAFF_PAGE),
     ("exam:save_answer", "post", ("session", "answer"), {"version": 0, "outcome": "passed", "note": "n"},
