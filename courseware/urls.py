@@ -33,10 +33,6 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("lti/", include("lti.urls")),
     path("notifications/", include("notifications.urls")),
-    # issue 14: single sign-on, Canvas (LTI 1.3), roster import, e-mail settings (identity/, lti/, notifications/)
-    path("", include("identity.urls")),
-    path("lti/", include("lti.urls")),
-    path("notifications/", include("notifications.urls")),
 ]
 
 # ---- issue 13: Prometheus metrics (staff, or a configured address) and archives for worker hosts ----------

@@ -105,6 +105,34 @@ MATRIX = [
     ("exam:save_part_oral", "get", ("session", "part_oral"), {}, (401, 403, 403, 200, 200, 404, 404)),
     ("exam:add_question", "post", ("session",), {"part": "PART", "text": "Why?"}, STAFF_ACTION),
     ("exam:csrf_token", "get", (), {}, (200,) * 7),
+    # issue 14: the profile page and its access tokens, the language switch (anyone, signed in or not)
+    ("profile", "get", (), {}, (302, 200, 200, 200, 200, 200, 200)),
+    ("token_create", "post", (), {"name": "matrix", "days": 30, "scope": "student"},
+     (302, 200, 200, 200, 200, 200, 200)),  # 200: the new token is shown once, on the page itself
+    ("token_revoke", "post", (999999,), {}, (302, 404, 404, 404, 404, 404, 404)),
+    ("set_language", "post", (), {"language": "sv"}, (302,) * 7),
+    # issue 14: the REST API answers tokens only: a browser's session cookie never authenticates it (so a page
+    # elsewhere cannot drive it with the user's cookies); its own tests (test_api.py) cover the roles by token
+    ("api-v1:api-root", "get", (), {}, (404,) * 7),
+    ("api-v1:openapi-json", "get", (), {}, (200,) * 7),  # the API's description is public
+    ("api-v1:openapi-view", "get", (), {}, (200,) * 7),
+    ("api-v1:me", "get", (), {}, (401,) * 7),
+    ("api-v1:parts", "get", (), {}, (401,) * 7),
+    ("api-v1:assignment", "get", ("assignment",), {}, (401,) * 7),
+    ("api-v1:handout", "get", ("assignment",), {}, (401,) * 7),
+    ("api-v1:sandbox", "get", ("assignment",), {}, (401,) * 7),
+    ("api-v1:submit", "post", ("assignment",), {}, (401,) * 7),
+    ("api-v1:submissions", "get", (), {}, (401,) * 7),
+    ("api-v1:submission", "get", ("submission",), {}, (401,) * 7),
+    ("api-v1:run", "get", ("run",), {}, (401,) * 7),
+    ("api-v1:run_artifact", "get", ("run", "artifact"), {}, (401,) * 7),
+    ("api-v1:round_runs", "get", ("round",), {}, (401,) * 7),
+    ("api-v1:run_detail", "get", ("run",), {}, (401,) * 7),
+    ("api-v1:round_results", "get", ("round",), {}, (401,) * 7),
+    # issue 13: metrics for staff or the configured scraper's address; a run's archive for worker hosts, by a
+    # signed URL only (no signature: refused whoever asks)
+    ("metrics", "get", (), {}, (404, 404, 404, 200, 200, 200, 404)),  # no scraper address here: see world
+    ("run_archive", "get", ("run",), {}, (404,) * 7),
 ]
 
 
@@ -112,6 +140,7 @@ MATRIX = [
 def world(people, assignment, settings, tmp_path, django_user_model):
     """One of everything, owned by alice where it belongs to a student."""
     settings.ARCHIVE_ROOT = tmp_path
+    settings.METRICS_ALLOWED_ADDRESSES = []  # the test client comes from 127.0.0.1, the default scraper address
     course_round = assignment.round
     submission = graded_submission(assignment, people["alice"])
     submission.archive_path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +202,6 @@ def test_permission_matrix(world):
                 transaction.savepoint_rollback(sid)
             if response.status_code != expected:
                 failures.append(f"{method.upper()} {url} as {role}: {response.status_code}, expected {expected}")
-            elif role == "anonymous" and expected == 302 and name not in ("logout", "admin:index"):
+            elif role == "anonymous" and expected == 302 and name not in ("logout", "admin:index", "set_language"):
                 assert "/login/" in response["Location"], url
     assert not failures, "\n".join(failures)
