@@ -295,9 +295,10 @@ class GradingRun(models.Model):
 
     # The fair queue and the worker's slots (issue 13; the order itself: grader/fairqueue.py).
     fair_rank = models.PositiveIntegerField(
-        default=0, help_text="How many earlier runs of the same student (or group) for this assignment are "
-                             "still waiting or running: 0 for their first waiting submission. The queue takes every "
-                             "rank 0 before any rank 1, and the oldest first among equals.")
+        default=0, help_text="How many earlier runs of the same student (or group) for this assignment were "
+                             "still waiting or running when this one was queued: 0 for a submission made with "
+                             "nothing of theirs in the queue. The queue takes every rank 0 before any rank 1, and "
+                             "the oldest first among equals. Fixed when queued.")
     not_before = models.DateTimeField(null=True, blank=True,
                                       help_text="A run sent back after a platform problem waits until then.")
     slot = models.CharField(max_length=96, blank=True, help_text="The worker slot (cores, GPU) that grades it.")
@@ -323,11 +324,6 @@ class GradingRun(models.Model):
             return Q(submission__assignment_id=submission.assignment_id, submission__group_id=submission.group_id)
         return Q(submission__assignment_id=submission.assignment_id, submission__group__isnull=True,
                  submission__submitter_id=submission.submitter_id)
-
-    def release_rank(self) -> int:
-        """This run is finished: the owner's later unfinished runs move up one rank (each counted it)."""
-        return GradingRun.objects.filter(self.same_owner(), pk__gt=self.pk, status__in=self.UNFINISHED,
-                                         fair_rank__gt=0).update(fair_rank=F("fair_rank") - 1)
 
     @property
     def is_finished(self) -> bool:

@@ -2,10 +2,12 @@
 
 **The order.** Every student's (or group's) first waiting submission of a part goes before anybody's
 resubmission, and among equals the oldest goes first: runs are taken by (`fair_rank`, `created_at`), where
-`fair_rank` counts the owner's earlier runs of that assignment still waiting or running (the model keeps
-it: `GradingRun.save` sets it, `GradingRun.release_rank` lowers it when one finishes). So ten quick
-resubmissions by one student wait behind everybody else's first, and move up as their own earlier runs
-finish.
+`fair_rank` counts the owner's earlier runs of that assignment still waiting or running when the run was
+queued (`GradingRun.save` sets it once). So ten quick resubmissions by one student wait behind everybody
+else's first. The rank is not lowered when the owner's earlier run finishes: then the second run would be
+rank 0 and older than everybody else's first, so a student who queued ten runs would be graded ten times in
+a row while the others wait (what the real-worker test `test_a_real_worker_takes_runs_in_the_fair_order`
+caught). A run queued after the owner's earlier ones finished is rank 0 again.
 
 **A dispatcher on the database, not broker priorities.** A broker message carries no run: it is a token
 meaning "a slot may take the next run of queue Q" (`grader.tasks.grade_next`). The worker that receives

@@ -67,13 +67,10 @@ def enqueue_on_commit(run_id: int) -> None:
 
 
 def _finish(run: GradingRun, attempt: int, **fields) -> bool:
-    """End the run if this attempt still owns it; the owner's later runs then move up the fair queue."""
+    """End the run if this attempt still owns it."""
     fields.setdefault("finished_at", timezone.now())
     fields.setdefault("phase", "")
-    owned = bool(run.fenced(attempt).update(**fields))
-    if owned:
-        run.release_rank()
-    return owned
+    return bool(run.fenced(attempt).update(**fields))
 
 
 def _store_report(run: GradingRun, attempt: int, report: GradeReport) -> bool:
@@ -139,12 +136,10 @@ def renewed_lease(run: GradingRun, attempt: int, *, until: float) -> Iterator[No
 
 
 def _fail_part(run_id: int, exc: PartError) -> str:
-    failed = GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.QUEUED).update(
+    GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.QUEUED).update(
         status=GradingRun.Status.ERROR, infrastructure_error=True, finished_at=timezone.now(),
         error_reason="This part cannot be graded right now (a problem on our side; it does not count).",
         staff_log=f"part failed to load: {exc}")
-    if failed:
-        GradingRun.objects.get(pk=run_id).release_rank()
     return "part-error"
 
 

@@ -43,9 +43,8 @@ def order(queue: str = "cpu") -> list[int]:
 
 
 def finish(run: GradingRun) -> None:
-    """What the task does when a run ends: the status, then the owner's later runs move up."""
+    """What the task does when a run ends."""
     GradingRun.objects.filter(pk=run.pk).update(status=GradingRun.Status.DONE, finished_at=timezone.now())
-    run.release_rank()
 
 
 @pytest.fixture
@@ -63,11 +62,11 @@ def test_first_waiting_submissions_go_before_resubmissions_and_the_oldest_first(
     t1 = run_for(olle, assignment, 4)
     assert [r.fair_rank for r in (a1, a2, a3, b1, t1)] == [0, 1, 2, 0, 0]
     assert order() == [a1.pk, b1.pk, t1.pk, a2.pk, a3.pk]
-    # Alice's first is taken and finishes: her second is now her first waiting one, and it is older.
+    # Alice's first is taken and finishes: her second keeps its rank (it was queued behind her first).
     GradingRun.claim(a1.pk, worker_host="w", lease_seconds=60)
     assert order() == [b1.pk, t1.pk, a2.pk, a3.pk]  # running, it still counts: a2 stays a resubmission
-    finish(a1)
-    assert order() == [a2.pk, b1.pk, t1.pk, a3.pk]
+    finish(a1)  # her second stays a resubmission: she was served once, Bob and Tina not yet
+    assert order() == [b1.pk, t1.pk, a2.pk, a3.pk]
     # A later first submission still goes before Alice's third.
     b_late = run_for(people["erik"], assignment, 20)
     assert order().index(b_late.pk) < order().index(a3.pk)
