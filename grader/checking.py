@@ -36,7 +36,7 @@ from grader.checklib.plots import render_png
 from grader.lifetimes import FrozenObject, Sandboxes, StateInvalid, freeze
 from grader.outcomes import Artifact, CheckOutcome, Status, format_number
 from grader.parts import CheckSpec, EntryPoint, PartSpec, ValueSpec
-from grader.sandbox.session import CallFailed, OutputLog, SandboxError
+from grader.sandbox.session import CallFailed, InfrastructureError, OutputLog, SandboxError
 
 
 class ResultInvalid(SandboxError):
@@ -377,6 +377,8 @@ class Grading:
             for name in names:
                 if name not in self.outcomes:
                     self._record_not_checked(name, exc)
+        except InfrastructureError:
+            raise  # the platform failed, not the checks: the whole run is retried, nothing is recorded
         except Exception:  # noqa: BLE001 - a bug in checks.py must not cost the other sections
             self.grader_error(names, traceback.format_exc())
 

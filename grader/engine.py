@@ -22,7 +22,7 @@ from grader.checking import Grading
 from grader.lifetimes import Sandboxes
 from grader.outcomes import Artifact, CheckOutcome
 from grader.parts import EntryPoint, PartSpec
-from grader.sandbox import Backend, ImportFailed, SandboxError, open_backend
+from grader.sandbox import Backend, ImportFailed, InfrastructureError, SandboxError, open_backend
 from grader.sandbox.session import Limits, OutputLog, Session
 
 
@@ -124,6 +124,8 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
         log.note("student", exc.detail)  # nothing hidden exists before the import
     except SandboxError as exc:  # outside any section: stops the run
         error = exc.student_message
+    except InfrastructureError:
+        raise  # the platform failed: the task retries the run; no result of this attempt is kept
     except Exception:  # noqa: BLE001 - a bug in checks.py outside any section: keep what was recorded
         g.grader_error([name for name in part.checks if name not in g.outcomes], traceback.format_exc())
     finally:

@@ -303,7 +303,12 @@ def test_engine_lost_mid_run_is_an_infrastructure_retry_not_the_students_fault(
         def back_in_queue():
             r = GradingRun.objects.get(pk=run.pk)
             return r if r.status == GradingRun.Status.QUEUED and r.attempt == 1 else None
-        waiting = wait_until(back_in_queue, 60, "the run to be queued for a retry")
+        try:
+            waiting = wait_until(back_in_queue, 60, "the run to be queued for a retry")
+        except AssertionError as timed_out:
+            now = GradingRun.objects.get(pk=run.pk)
+            raise AssertionError(f"{timed_out}; the run: {now.status} attempt {now.attempt} phase {now.phase!r} "
+                                 f"reason {now.error_reason!r}\n{now.staff_log[-1500:]}\n{worker.log()[-3000:]}") from None
         assert "platform problem" in waiting.phase and "lost the Docker engine" in waiting.staff_log
         assert waiting.error_reason == "" and not CheckResult.objects.filter(run=run).exists()
         assert assignment.submissions_counted_today(people["alice"]) == 1  # the one submission, nothing more

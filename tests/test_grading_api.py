@@ -12,6 +12,7 @@ import pytest
 from grader.engine import grade
 from grader.outcomes import Status
 from grader.parts import load_part_dir
+from grader.sandbox import InfrastructureError
 
 MANIFEST = """
 slug = "toy"
@@ -124,6 +125,16 @@ def test_a_bug_in_the_checks_is_a_grader_error_of_its_section_only(tmp_path):
     assert "error in the grader, not in your code" in checks["double_again"].feedback
     assert "ZeroDivisionError" in checks["double_again"].staff_note
     assert len(report.grader_errors) == 1
+
+
+def test_the_platform_failing_inside_a_section_stops_the_run_for_a_retry(tmp_path):
+    """A lost Docker engine surfaces inside whatever section is calling the sandbox: it must reach the task
+    (which queues the run again), not become that section's grader error in a finished run."""
+    lost = STANDARD_CHECKS.replace('g.record("double_again", True, "fine")',
+                                   'raise InfrastructureError("lost the Docker engine while the sandbox ran")')
+    lost = "from grader.sandbox import InfrastructureError\n" + lost
+    with pytest.raises(InfrastructureError, match="lost the Docker engine"):
+        run(tmp_path, lost)
 
 
 def test_a_check_that_nothing_records_is_a_grader_error(tmp_path):
