@@ -14,7 +14,7 @@ from grader.checklib.digit_styles import DigitStyle
 from grader.checklib.digits import scaled_digits
 
 LAB1 = Path(__file__).resolve().parent.parent / "assignments" / "lab1"
-HANDOUT_COPIES = [LAB1 / "evaluation" / "handout" / "data.py"]
+HANDOUT_COPIES = [LAB1 / "evaluation" / "handout" / "data.py", LAB1 / "hybrid" / "handout" / "data.py"]
 
 
 def load(path: Path, name: str):

@@ -3,6 +3,7 @@
 Fill in the TODOs. The grader imports this file and calls:
     model = fit(x, y, seed=..., max_seconds=...)        # x: float32 [N, 64], pixels in [0, 1]; y: int64 [N], 0-9
     model.sample(labels, guidance=w, seed=s)             # labels: int64 [B] -> float32 [B, 64], pixels in [0, 1]
+    model.velocity(x, t, labels)                         # [B, 64], [B], int64 [B] (10 = null) -> [B, 64]
     guided_velocity(v_cond, v_uncond, w)                 # [B, D], [B, D], float -> [B, D]
     membership_scores(x, recon)                          # [B, 64], [B, 64] -> [B], higher = more likely a member
 Run the public tests with:  python -m pytest test_public.py -q
@@ -66,11 +67,20 @@ class GuidedFlow(nn.Module):
         self.net = VelocityNet(dim, hidden, n_freq)
 
     @torch.no_grad()
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The network's velocity v(x, t, c) in model units: x [B, 64] on the path from noise (t = 0) to
+        2 * pixel - 1 (t = 1), t [B], labels [B] in 0..10 (10 = NULL, the unconditional velocity).
+        The grader integrates this itself (with guidance it applies itself) and compares with sample()."""
+        # TODO: one line.
+        raise NotImplementedError("GuidedFlow.velocity")
+
+    @torch.no_grad()
     def sample(self, labels: torch.Tensor, *, guidance: float, seed: int) -> torch.Tensor:
         labels = labels.long()
         gen = torch.Generator().manual_seed(int(seed))  # noqa: F841  (all randomness from `seed`)
         # TODO: start from x ~ N(0, I) [B, 64] drawn with `gen` at t = 0 and integrate dx/dt = v_w(x, t) to
-        #       t = 1 (Euler or midpoint, STEPS steps), where v_w = guided_velocity(v(x,t,labels), v(x,t,NULL), w).
+        #       t = 1 (Euler or midpoint, STEPS steps), where v_w = guided_velocity(v(x,t,labels), v(x,t,NULL), w)
+        #       and v is self.velocity.
         #       Tip: evaluate the conditional and the unconditional velocity in ONE batch of 2B rows.
         #       Return the result mapped back to [0, 1] and clamped.
         raise NotImplementedError("GuidedFlow.sample")

@@ -60,8 +60,14 @@ class GuidedFlow(nn.Module):
         self.net = VelocityNet(dim, hidden, n_freq)
 
     @torch.no_grad()
-    def velocity(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, w: float) -> torch.Tensor:
-        both = self.net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, torch.full_like(labels, NULL)]))
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The network's velocity v(x, t, c) in model units (x = 2 pixel - 1 at t = 1, noise at t = 0), one
+        time and one label per row; label NULL (10) asks for the unconditional velocity."""
+        return self.net(x.float(), t.float(), labels.long())
+
+    @torch.no_grad()
+    def guided(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, w: float) -> torch.Tensor:
+        both = self.velocity(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, torch.full_like(labels, NULL)]))
         v_cond, v_uncond = both.chunk(2)
         return guided_velocity(v_cond, v_uncond, w)
 
@@ -73,8 +79,8 @@ class GuidedFlow(nn.Module):
         h = 1.0 / STEPS
         for i in range(STEPS):  # midpoint rule from t = 0 (noise) to t = 1 (data)
             t = torch.full((labels.shape[0],), i * h)
-            mid = x + 0.5 * h * self.velocity(x, t, labels, guidance)
-            x = x + h * self.velocity(mid, t + 0.5 * h, labels, guidance)
+            mid = x + 0.5 * h * self.guided(x, t, labels, guidance)
+            x = x + h * self.guided(mid, t + 0.5 * h, labels, guidance)
         return ((x + 1) / 2).clamp(0, 1)
 
 
@@ -161,8 +167,8 @@ class LatentGuidedFlow(nn.Module):
         h = 1.0 / STEPS
         for i in range(STEPS):
             t = torch.full((labels.shape[0],), i * h)
-            mid = z + 0.5 * h * self.flow.velocity(z, t, labels, guidance)
-            z = z + h * self.flow.velocity(mid, t + 0.5 * h, labels, guidance)
+            mid = z + 0.5 * h * self.flow.guided(z, t, labels, guidance)
+            z = z + h * self.flow.guided(mid, t + 0.5 * h, labels, guidance)
         return self.decode(z * self.std + self.mean)
 
 
