@@ -5,7 +5,7 @@ Fill in the TODOs. The grader imports this file and calls, in this order:
     model_c = fit_c(x, seed=..., max_seconds=...) # C, two spirals (optional): the same kind of object
     z, log_det = model.forward(x)                 # [B, 2] and [B]: data -> latent, log|det dz/dx|
     x = model.inverse(z)                          # [B, 2]: latent -> data
-    x = model.sample(n, seed=...)                 # [n, 2]: the same n points for the same seed
+    x = model.sample(n, seed=...)                 # [n, 2]: inverse of the seed's standard draw (below)
 and forward, inverse and sample of model_c the same way.
 Run the public tests with:  python -m pytest test_public.py -q
 """
@@ -71,7 +71,8 @@ class Flow(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, seed: int) -> torch.Tensor:
-        """n samples [n,2]: z ~ N(0, I) drawn with a torch.Generator seeded with `seed`, pushed through inverse."""
+        """n samples [n,2]: exactly inverse(z) for z = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed)).
+        The grader repeats that very draw and checks that your samples are its inverse."""
         # TODO
         raise NotImplementedError("Flow.sample")
 

@@ -98,7 +98,7 @@ def train(x: torch.Tensor, *, n_layers: int, seed: int, max_seconds: float, step
     model.mean.copy_(x.mean(0))
     model.std.copy_(x.std(0))
     opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    done = 0
+    done, loss = 0, torch.tensor(float("nan"))  # nan if a very slow machine leaves no time for a step
     while done < steps:
         # Cosine decay over whichever runs out first, the steps or the time: the model is annealed
         # even when a busy machine cuts training short.
