@@ -259,6 +259,21 @@ def accuracy_hint(acc: dict[float, float], g_mid: float) -> str:
        "average of the weights), check that training drops the label only for a small fraction of the batch.")
 
 
+def flow_hint(ours: Integrated, limit: float) -> str:
+    return first_true([
+        (ours.loss_cond <= limit < ours.loss_uncond,
+         f"Your velocity predicts the flow well with a label ({ours.loss_cond:.1f}) but not with the null label "
+         f"({ours.loss_uncond:.1f}): the unconditional velocity was not learned. Replace the label by NULL for a "
+         "fraction of each training batch (label dropout, e.g. 10-20 %), so the same network learns both."),
+        (ours.train_loss_cond < 0.5 * ours.loss_cond,
+         f"Your velocity fits the flow of training digits ({ours.train_loss_cond:.1f}) far better than that of new "
+         f"digits ({ours.loss_cond:.1f}): it memorises its training set. A network trained on the flow-matching "
+         "loss with fresh noise and times in every batch generalises."),
+    ], "Your velocity does not predict the flow of new digits: train it on the flow-matching loss "
+       "|v(x_t, t, c) - (x1 - x0)|² over x_t = t x1 + (1 - t) x0 (model units, noise at t = 0), with "
+       "t drawn over all of [0, 1].")
+
+
 def seed_hint(within: float, across: float) -> str:
     return first_true([
         (within < 0.03,
@@ -511,9 +526,7 @@ def judge_method(g, cnn: StaffCNN, guidance: Guidance, ours: Integrated, asked: 
     g.metric("flow_heldout", max(ours.loss_cond, ours.loss_uncond),
              detail=(f"Flow-matching loss on held-out digits: conditional {ours.loss_cond:.1f}, unconditional "
                      f"{ours.loss_uncond:.1f} (on training digits {ours.train_loss_cond:.1f})."),
-             hint="Your velocity does not predict the flow of new digits: train it on the flow-matching loss "
-                  "|v(x_t, t, c) - (x1 - x0)|² over x_t = t x1 + (1 - t) x0 (model units, noise at t = 0), with "
-                  "t drawn over all of [0, 1].",
+             hint=flow_hint(ours, g.part.checks["flow_heldout"].threshold),
              note=f"held-out loss cond {ours.loss_cond:.2f}, uncond {ours.loss_uncond:.2f}, train {ours.train_loss_cond:.2f}")
     theirs = pixels(asked["samples"][guidance.mid].value)  # no samples: only this check is lost
     gap = mmd2(cnn.features(ours.samples), cnn.features(theirs))
