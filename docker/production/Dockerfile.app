@@ -8,7 +8,7 @@ ENV PYTHONPATH=/app:/opt/site \
     DD2601_VAR_DIR=/srv/dd2601/var \
     DD2601_ARCHIVE_ROOT=/srv/dd2601/archives
 # Static files collected at build time (whitenoise serves them, compressed, from STATIC_ROOT).
-RUN python3 -m compileall -q /app \
+RUN chmod -R a+rX /app && python3 -m compileall -q /app \
  && mkdir -p /srv/dd2601/var /srv/dd2601/archives \
  && DJANGO_SECRET_KEY=only-for-collectstatic python3 /app/manage.py collectstatic --noinput -v 0 \
  && chown -R dd2601:dd2601 /srv/dd2601

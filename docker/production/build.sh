@@ -25,6 +25,9 @@ readonly INPUTS_LABEL=org.dd2601.inputs
 readonly SUITE=bookworm
 readonly MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 readonly PYTHON=${PYTHON:-python3}
+# pip evaluates dependency markers (e.g. redis needs async-timeout before Python 3.11.3) with the interpreter
+# that runs it, so the site is installed by the interpreter the images run: Debian bookworm's python3.
+readonly SITE_PYTHON=${SITE_PYTHON:-/usr/bin/python3}
 readonly PACKAGES=python3,postgresql-15,redis-server,nginx-light,openssl,ca-certificates,procps
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,7 +121,11 @@ else
 fi
 
 # ---- 3. the app's site-packages, on the host (cached by the requirements) ------------------------------
-site_want=$({ requirements; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
+image_python=$(docker run --rm "$BASE_IMAGE" python3 -c 'import platform; print(platform.python_version())')
+site_python=$("$SITE_PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || true)
+[[ $site_python == "$image_python" ]] || die "the images run Python $image_python; $SITE_PYTHON is '$site_python'. \
+Install Debian's python3 and python3-pip (or set SITE_PYTHON to a Python $image_python with pip)"
+site_want=$({ requirements; echo "$image_python"; } | sha256sum | cut -d' ' -f1)
 if [[ -d $site && -f $site_stamp && $(<"$site_stamp") == "$site_want" ]]; then
     log "site dir matches the requirements; skipping pip"
 else
@@ -126,7 +133,7 @@ else
     rm -f "$site_stamp"
     safe_rm "$site.tmp"
     requirements >"$build_dir/requirements.txt"
-    "$PYTHON" -m pip install --target "$site.tmp" --no-compile --disable-pip-version-check --no-input \
+    "$SITE_PYTHON" -m pip install --target "$site.tmp" --no-compile --disable-pip-version-check --no-input \
         -r "$build_dir/requirements.txt" >&2
     safe_rm "$site"
     mv "$site.tmp" "$site"

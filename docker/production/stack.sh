@@ -95,6 +95,7 @@ cmd_up() {
   say "migrating the database (once, before any new code serves)"
   manage migrate --noinput
   compose up -d
+  wait_healthy web   # until gunicorn answers, the proxy's answer is 502
   say "up: https://$(setting DJANGO_ALLOWED_HOSTS | cut -d, -f1):$(setting DD2601_HTTPS_PORT)/"
 }
 
