@@ -24,11 +24,13 @@ def test_mdn_manifest_declares_interface_and_checks():
     forward = part.entry_points["model.forward"]
     assert [s.name for s in forward.returns] == ["log_pi", "mu", "log_sigma"]
     assert forward.returns[0].shape == ("B", "K")
-    assert part.checks["nll"].threshold == -0.90 and part.checks["nll"].direction == "max"
-    assert part.max_points == sum(c.points for c in part.checks.values()) == 24
+    assert part.checks["nll"].threshold == 0.40 and part.checks["nll"].direction == "max"  # a gap to the exact NLL
+    assert part.max_points == sum(c.points for c in part.checks.values()) == 25
     assert {c.tier for c in part.checks.values()} == {"E", "C", "A"}
-    assert {bug for bug, _, _ in part.known_wrong()} == {"unnormalised_weights", "single_gaussian", "missing_normaliser",
-                                                         "arm_one_elbow", "arm_single_gaussian", "em_log_variance"}
+    assert {bug for bug, _, _ in part.known_wrong()} == {
+        "unnormalised_weights", "single_gaussian", "missing_normaliser", "arm_one_elbow", "arm_single_gaussian",
+        "em_log_variance", "arm_analytic_ik", "dropout_train_mode", "em_old_mean", "logsumexp_missing",
+        "sigma_as_log_sigma"}
 
 
 def test_autoregressive_manifest_declares_the_digits_model_and_the_cache():

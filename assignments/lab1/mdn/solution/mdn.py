@@ -63,6 +63,7 @@ def fit(x, y, *, seed: int, max_seconds: float) -> MixtureDensityNetwork:
     model = MixtureDensityNetwork()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     steps, lr_max, lr_min = 6000, 3e-3, 2e-4
+    step, loss = 0, torch.tensor(float("nan"))  # nan if a very slow machine leaves no time for a step
     for step in range(steps):
         # Cosine decay against whichever runs out first, steps or time: a run cut short by a slow
         # machine still ends at a small learning rate instead of mid-flight.
@@ -124,7 +125,7 @@ def fit_arm(x, theta, *, seed: int, max_seconds: float) -> ArmMDN:
     started, budget = time.monotonic(), 0.8 * max_seconds
     model = ArmMDN()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    lr_max, lr_min, step = 3e-3, 2e-4, 0
+    lr_max, lr_min, step, loss = 3e-3, 2e-4, 0, torch.tensor(float("nan"))
     while (progress := (time.monotonic() - started) / budget) < 1:
         for group in opt.param_groups:  # cosine decay against the clock, as in fit()
             group["lr"] = lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * progress))
