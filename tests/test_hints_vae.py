@@ -6,7 +6,7 @@ them: the sampler audit on real Bernoulli draws through a source's pixel probabi
 pixels shuffled across images, collapsed, another region of latent space), the copy test on noisy copies of
 the training images and on fresh images. One known-wrong (dropout left on) is graded in-process (the
 unsafe-inprocess backend, 1 s of training) end to end: the rebuilt model already answers otherwise than
-fit's, so the determinism check names model.eval() and no likelihood counts. About 30 s.
+fit's, so the determinism check names model.eval() and no likelihood counts. About 10 s.
 """
 
 from __future__ import annotations

@@ -3,14 +3,15 @@
     python -m pytest test_public.py -q
 Passing these does not guarantee full marks (the grader draws its images from a secret source that
 changes every run, and has more checks), but a failure here will be a failure there. The training test
-trains for up to 20 s on images from data.practice_source, a source of the grader's kind.
+trains for up to 20 s on images from data.practice_source, a source of the grader's kind, against a looser
+bar than the grader's (that source is harder for a VAE).
 """
 
 import math
 
 import torch
 from data import N_TRAIN, excess, practice_source, split
-from vae import VAE, bernoulli_nll, build_model, fit, kl_normal, reparameterise
+from vae import bernoulli_nll, build_model, fit, kl_normal, reparameterise
 
 
 def test_kl_textbook_values():
@@ -54,10 +55,11 @@ def test_bernoulli_nll_is_stable_for_large_logits():
 
 
 def test_shapes():
-    model = VAE(latent=5)
+    model = fit(split(seed=2)[0], seed=0, max_seconds=3)      # any model of yours: the shapes are what count
     mu, log_var = model.encode(torch.rand(7, 64).round())
-    assert mu.shape == log_var.shape == (7, 5)
-    assert model.decode(torch.randn(7, 5)).shape == (7, 64)
+    d = mu.shape[1]
+    assert mu.shape == log_var.shape == (7, d)
+    assert model.decode(torch.randn(7, d)).shape == (7, 64)
 
 
 def test_training_bounds_and_samples():
@@ -66,10 +68,12 @@ def test_training_bounds_and_samples():
     model = fit(train, seed=0, max_seconds=20)
     result = excess(model, source, held_out)               # nats per image above the source's own NLL
     print({k: round(v, 3) for k, v in result.items()})
-    assert result["-ELBO"] < 4.0                           # the grader's E threshold (on its own, secret source)
+    # The practice source is harder for a VAE than the grader's (the reference: about 6 nats above it here, about 2
+    # above the grader's, whose E threshold is 4.0); independent pixels are about 12 above either.
+    assert result["-ELBO"] < 9.0
     assert result["-IWAE-300"] <= result["-ELBO"]          # importance weighting only tightens the bound
     assert result["-IWAE-300"] > -0.5                      # no model beats the source: below it, not a bound
-    logits = model.decode(torch.randn(256, model.latent))
+    logits = model.decode(torch.randn(256, model.encode(held_out[:1])[0].shape[1]))
     assert ((logits < 0) | (logits > 1)).float().mean() > 0.5, "decode should return logits, not probabilities"
     a, b, c = model.sample(32, seed=1), model.sample(32, seed=1), model.sample(32, seed=2)
     assert a.shape == (32, 64) and torch.equal(a, b) and not torch.equal(a, c)
