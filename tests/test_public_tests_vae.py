@@ -1,7 +1,7 @@
 """The VAE part's public tests accept every honest solution (reference and alternatives): the training test
-measures the excess over a practice source's exact NLL against the grader's E threshold, as the hidden
-checks do on the run's secret source (with a looser bar: the practice source is harder). 14-30 s per solution; marked calibration
-(about 60 s in CI for the reference and two alternatives)."""
+measures the excess over a practice source's exact NLL, as the hidden checks do on the run's secret source,
+against a looser bar than the grader's E threshold (the practice source is harder for a VAE). 14-30 s per
+solution; marked calibration (about 60 s in CI for the reference and two alternatives)."""
 
 from __future__ import annotations
 
