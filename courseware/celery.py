@@ -8,4 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseware.settings")
 
 app = Celery("courseware")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["grader"])
+# Every app with Celery tasks: a worker knows only the tasks it imported (the e-mail task was missing, so a
+# real worker refused "notifications.send" while the in-process tests, which import it, passed).
+app.autodiscover_tasks(["grader", "lti", "notifications"])

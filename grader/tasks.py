@@ -30,6 +30,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from courseware.models import CheckResult, GradingRun, Part, RunArtifact, WorkerHeartbeat
@@ -40,6 +41,10 @@ from grader.sandbox import Backend, InfrastructureError
 from grader.workspace import extracted
 
 log = logging.getLogger(__name__)
+# Sent once, after the commit, when a run is finished for good (graded, or given up), by whichever delivery
+# of whichever task (grade_next's dispatch, grade_run, a retry) finished it: the one hook for "a result is
+# ready" (notifications/ sends the e-mail), with `run_id`.
+run_finished = Signal()
 RETRY_SECONDS = 20
 LEASE_SLACK_SECONDS = 300
 REENQUEUE_AFTER = dt.timedelta(minutes=10)
@@ -67,10 +72,13 @@ def enqueue_on_commit(run_id: int) -> None:
 
 
 def _finish(run: GradingRun, attempt: int, **fields) -> bool:
-    """End the run if this attempt still owns it."""
+    """End the run if this attempt still owns it, and announce it after the commit."""
     fields.setdefault("finished_at", timezone.now())
     fields.setdefault("phase", "")
-    return bool(run.fenced(attempt).update(**fields))
+    owned = bool(run.fenced(attempt).update(**fields))
+    if owned:
+        transaction.on_commit(lambda: run_finished.send(sender=GradingRun, run_id=run.pk))
+    return owned
 
 
 def _store_report(run: GradingRun, attempt: int, report: GradeReport) -> bool:
@@ -136,10 +144,12 @@ def renewed_lease(run: GradingRun, attempt: int, *, until: float) -> Iterator[No
 
 
 def _fail_part(run_id: int, exc: PartError) -> str:
-    GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.QUEUED).update(
+    failed = GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.QUEUED).update(
         status=GradingRun.Status.ERROR, infrastructure_error=True, finished_at=timezone.now(),
         error_reason="This part cannot be graded right now (a problem on our side; it does not count).",
         staff_log=f"part failed to load: {exc}")
+    if failed:
+        transaction.on_commit(lambda: run_finished.send(sender=GradingRun, run_id=run_id))
     return "part-error"
 
 

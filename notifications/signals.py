@@ -1,24 +1,22 @@
-"""When to write: a run's result is ready (after the grading task stored it: Celery's task_postrun,
-so grader/tasks.py stays as it is), and a grade is decided (a new GradeDecision, after commit)."""
+"""When to write: a run's result is ready (the grader's `run_finished` signal, sent once after the commit
+by whichever task finished the run), and a grade is decided (a new GradeDecision, after commit)."""
 
 from __future__ import annotations
 
-from celery.signals import task_postrun
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from courseware.models import GradingRun
 from examination.models import GradeDecision
+from grader.tasks import run_finished
 from notifications.models import Kind
 
 
-@task_postrun.connect
-def result_ready(sender=None, args=None, **_kwargs) -> None:
-    if getattr(sender, "name", "") != "grader.tasks.grade_run" or not args:
-        return
+@receiver(run_finished, dispatch_uid="notifications.result_ready")
+def result_ready(sender, run_id: int, **_kwargs) -> None:
     from notifications.tasks import notify
 
-    run = GradingRun.objects.select_related("submission__submitter").filter(pk=args[0]).first()
+    run = GradingRun.objects.select_related("submission__submitter").filter(pk=run_id).first()
     if run is not None and run.is_finished:
         notify(user=run.submission.submitter, kind=Kind.RESULT_READY, key=f"run:{run.pk}")
 

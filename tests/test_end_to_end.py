@@ -50,7 +50,7 @@ def test_reference_and_starter_through_web_redis_and_celery(client, people, assi
     hidden = run.checks.filter(visibility="hidden")
     assert hidden.exists() and not hidden.filter(passed=True).exists()
     page = client.get(reverse("submission", args=[starter.pk])).content.decode()
-    assert "Not attempted: fit() is not implemented yet." in page  # readable: which function, what is missing
+    assert "Not attempted: fit() is not implemented yet" in page  # readable: which function, what is missing
 
 
 def test_attacks_end_in_limit_messages_and_the_worker_keeps_serving(client, people, assignment, redis_worker):

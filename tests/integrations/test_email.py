@@ -1,17 +1,16 @@
 """E-mail to a real SMTP server (aiosmtpd on loopback) through Django's SMTP backend and the Celery task:
-a result-ready message (from Celery's task_postrun of the grading task) and a grade-decided message (a new
+a result-ready message (from the grader's run_finished signal; the real worker's path is tests/test_student_path.py) and a grade-decided message (a new
 decision, after commit), each once, with a link and nothing of the hidden checks; opt-out; retries."""
 
 from __future__ import annotations
 
 import pytest
-from celery.signals import task_postrun
 
 from courseware.celery import app
 from courseware.models import CheckResult, GradingRun, Submission
 from examination.models import GradeDecision
 from examination.policy import Proposal
-from grader.tasks import grade_run
+from grader.tasks import run_finished
 from notifications.models import EmailPreference, Notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,9 +36,8 @@ def _graded_run(assignment, student) -> GradingRun:
 
 
 def _finish_grading(run: GradingRun) -> None:
-    """What Celery does after grader.tasks.grade_run returns in a worker."""
-    task_postrun.send(sender=grade_run, task_id="t", task=grade_run, args=[run.pk], kwargs={}, retval="done",
-                      state="SUCCESS")
+    """What the grader sends after the commit that finished a run (grader.tasks._finish)."""
+    run_finished.send(sender=GradingRun, run_id=run.pk)
 
 
 def test_result_ready_mail_has_a_link_and_no_hidden_check_details(people, assignment, smtp_server, eager, settings):
@@ -93,3 +91,29 @@ def test_a_refusing_mail_server_is_retried_then_given_up_on(people, assignment, 
     _finish_grading(_graded_run(assignment, alice))
     failed = Notification.objects.exclude(pk=sent.pk).get()
     assert failed.status == Notification.Status.FAILED and failed.attempts == 3 and "451" in failed.last_error
+
+
+def test_a_finished_run_is_announced_once_after_the_commit(people, assignment):
+    """Whichever delivery finishes a run, the announcement comes once, and only with the commit."""
+    from django.db import transaction
+
+    from grader.tasks import _finish
+
+    submission = Submission.objects.create(assignment=assignment, submitter=people["alice"], sha256="0" * 64,
+                                           size=10, declaration="none")
+    run = GradingRun.objects.create(submission=submission)
+    attempt = GradingRun.claim(run.pk, worker_host="w", lease_seconds=60)
+    heard: list[int] = []
+
+    def receiver(sender, run_id, **_kwargs):
+        heard.append(run_id)
+
+    run_finished.connect(receiver)
+    try:
+        with transaction.atomic():
+            assert _finish(run, attempt, status=GradingRun.Status.DONE)
+            assert not _finish(run, attempt, status=GradingRun.Status.DONE)  # fenced: not the owner any more
+            assert heard == []  # nothing before the commit
+    finally:
+        run_finished.disconnect(receiver)
+    assert heard == [run.pk]
