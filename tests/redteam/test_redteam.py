@@ -450,7 +450,8 @@ def test_pickles_are_never_unpickled_by_the_grader(run, baseline):
                                                     "fit_arm() did not return a model"))
         if check.name != "fit_budget" and not missing:
             assert any(r in check.feedback for r in refused), outcome.explain()
-    assert "model.forward raised ResultError" in outcome.feedback, outcome.explain()
+    # refused where it is read: by the harness (ResultError) or, in a round, by the grader's reader
+    assert re.search(r"model\.forward (raised ResultError|could not be read)", outcome.feedback), outcome.explain()
     assert "gaussian_nll could not be read" in outcome.feedback
 
 
