@@ -39,7 +39,8 @@ def test_reference_and_starter_through_web_redis_and_celery(client, people, assi
     run = wait_for_run(good.runs.get().pk)
     assert run.status == GradingRun.Status.DONE, (run.error_reason, redis_worker.log()[-3000:])
     spec = load_part("mdn")
-    assert run.all_passed and run.points == run.max_points == spec.max_points
+    assert run.all_passed and run.points == run.max_points == spec.max_points, [
+        (c.name, c.status, c.value, c.threshold, c.feedback[:300]) for c in run.checks.filter(passed=False)]
     assert run.attempt == 1 and run.image_digest.startswith("sha256:") and run.part_version is not None
     assert run.checks.count() == len(spec.checks) and all(run.checks.values_list("passed", flat=True))
     page = client.get(reverse("submission", args=[good.pk])).content.decode()

@@ -45,11 +45,22 @@ def twin(attack: str, tmp_path: Path) -> Path:
     return folder
 
 
+# The fit-quality thresholds of the E and C tiers: after the fast variant's 2 s of training an honest MDN lands
+# near them, on either side depending on how many steps a loaded machine allowed (CI saw the attack pass nll at
+# 0.383 of 0.40 while its honest twin missed it), so attack and twin are not compared on them; each test
+# asserts instead that the checks its cheat aims at are failed or not counted.
+TRAINING_LUCK = {"nll", "nll_c", "beats_regression", "exact_conditional", "branches"}
+
+
+def earned(outcome: Outcome) -> float:
+    return sum(c.points for c in outcome.report.checks if c.name not in TRAINING_LUCK)
+
+
 def no_gain(run, attack: str, tmp_path: Path) -> Outcome:
     outcome, honest = run(ATTACKS / attack), run(twin(attack, tmp_path))
-    gained = outcome.passed - honest.passed
+    gained = outcome.passed - honest.passed - TRAINING_LUCK
     assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
-    assert outcome.report.points <= honest.report.points, outcome.explain()
+    assert earned(outcome) <= earned(honest), outcome.explain()
     return outcome
 
 
