@@ -33,6 +33,8 @@ import requests
 
 from grader.parts import load_part
 
+from .conftest import zip_folder
+
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "docker" / "production" / "stack.sh"
 MDN = REPO / "assignments" / "lab1" / "mdn"
@@ -153,15 +155,6 @@ def sign_in(stack: Stack, username: str, password: str) -> requests.Session:
     return session
 
 
-def zipped(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                zf.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
 def upload(stack: Stack, session: requests.Session, folder: Path) -> str:
     """The form as a browser sends it; returns the submission page's URL."""
     assignment = stack.python("import json\nfrom courseware.models import Assignment\n"
@@ -170,7 +163,7 @@ def upload(stack: Stack, session: requests.Session, folder: Path) -> str:
     fields = dict(re.findall(r'name="(csrfmiddlewaretoken|client_token)" value="([^"]+)"', page.text))
     response = session.post(f"{stack.url}/assignments/{assignment}/submit/",
                             data={**fields, "declaration": "none"},
-                            files={"files": (f"{folder.name}.zip", zipped(folder), "application/zip")},
+                            files={"files": (f"{folder.name}.zip", zip_folder(folder), "application/zip")},
                             headers={"Referer": page.url}, allow_redirects=False)
     assert response.status_code == 302, response.text[-2000:]
     return f"{stack.url}{response.headers['Location']}"
