@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -205,3 +206,18 @@ def assert_no_gain(outcome: Outcome, baseline: Outcome) -> None:
     gained = outcome.passed - baseline.passed
     assert not gained, f"the attack passed {gained}, which an honest failing submission does not\n{outcome.explain()}"
     assert outcome.report.points <= baseline.report.points, outcome.explain()
+
+
+def honest_twin(attack: Path, tmp_path: Path) -> Path:
+    """The attack's folder with its cheat switched off (`CHEAT = True` -> `False` in its one module that
+    has the switch): the same effort, done honestly, to compare the attack with."""
+    twin = tmp_path / f"{attack.name}-honest"
+    shutil.copytree(attack, twin)
+    switched = 0
+    for source in twin.glob("*.py"):
+        text, count = re.subn(r"^CHEAT = True$", "CHEAT = False", source.read_text(), flags=re.M)
+        if count:
+            source.write_text(text)
+            switched += count
+    assert switched == 1, "an attack compared with its honest twin must have one CHEAT switch"
+    return twin

@@ -19,15 +19,13 @@ backend keeps these tests within their 2-minute share of CI.
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, Outcome, fast_variant
+from .conftest import HERE, Outcome, fast_variant, honest_twin
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -46,15 +44,6 @@ def flows_part():
     return fast_variant(load_part("flows"), run_seconds=90.0)
 
 
-def twin(attack: str, tmp_path: Path) -> Path:
-    """The attack's folder with its cheat switched off: the same effort, honest."""
-    folder = tmp_path / f"{attack}-honest"
-    shutil.copytree(ATTACKS / attack, folder)
-    source = folder / "flows.py"
-    text, count = re.subn(r"^CHEAT = True$", "CHEAT = False", source.read_text(), flags=re.M)
-    assert count == 1, "an attack in this file must have a CHEAT switch"
-    source.write_text(text)
-    return folder
 
 
 # The fit-quality thresholds: after the fast variant's 2 s of training an honest flow lands near them, on
@@ -79,7 +68,7 @@ def graded(run, backend: str, flows_part, attack: str, tmp_path: Path) -> tuple[
     backend for all four."""
     outcome = run(ATTACKS / attack, part_spec=flows_part)
     if backend not in _honest:
-        _honest[backend] = run(twin("probe_trigger", tmp_path), part_spec=flows_part)
+        _honest[backend] = run(honest_twin(ATTACKS / "probe_trigger", tmp_path), part_spec=flows_part)
     return outcome, _honest[backend]
 
 

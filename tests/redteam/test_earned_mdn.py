@@ -16,13 +16,11 @@ backends' isolation is tried by test_redteam.py and test_lifetimes.py. 6 sandbox
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .conftest import HERE, Outcome
+from .conftest import HERE, Outcome, honest_twin
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -35,14 +33,6 @@ def backend(request) -> str:
     return request.param
 
 
-def twin(attack: str, tmp_path: Path) -> Path:
-    folder = tmp_path / f"{attack}-honest"
-    shutil.copytree(ATTACKS / attack, folder)
-    source = folder / "mdn.py"
-    text, count = re.subn(r"^CHEAT = True$", "CHEAT = False", source.read_text(), flags=re.M)
-    assert count == 1, "an attack in this file must have a CHEAT switch"
-    source.write_text(text)
-    return folder
 
 
 # The fit-quality thresholds of the E and C tiers: after the fast variant's 2 s of training an honest MDN lands
@@ -57,7 +47,7 @@ def earned(outcome: Outcome) -> float:
 
 
 def no_gain(run, attack: str, tmp_path: Path) -> Outcome:
-    outcome, honest = run(ATTACKS / attack), run(twin(attack, tmp_path))
+    outcome, honest = run(ATTACKS / attack), run(honest_twin(ATTACKS / attack, tmp_path))
     gained = outcome.passed - honest.passed - TRAINING_LUCK
     assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
     assert earned(outcome) <= earned(honest), outcome.explain()

@@ -14,15 +14,13 @@ on the 2-core machine at load 1.5).
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, Outcome, fast_variant
+from .conftest import HERE, Outcome, fast_variant, honest_twin
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -34,20 +32,11 @@ def vae_part():
     return fast_variant(load_part("vae"), run_seconds=90.0, call_seconds=30.0)
 
 
-def twin(attack: str, tmp_path: Path) -> Path:
-    """The attack's folder with its cheat switched off: the same effort, honest."""
-    folder = tmp_path / f"{attack}-honest"
-    shutil.copytree(ATTACKS / attack, folder)
-    source = folder / "vae.py"
-    text, count = re.subn(r"^CHEAT = True$", "CHEAT = False", source.read_text(), flags=re.M)
-    assert count == 1, "an attack in this file must have a CHEAT switch"
-    source.write_text(text)
-    return folder
 
 
 def no_gain(run, vae_part, attack: str, tmp_path: Path) -> dict:
     outcome: Outcome = run(ATTACKS / attack, part_spec=vae_part)
-    honest: Outcome = run(twin(attack, tmp_path), part_spec=vae_part)
+    honest: Outcome = run(honest_twin(ATTACKS / attack, tmp_path), part_spec=vae_part)
     gained = outcome.passed - honest.passed
     assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
     assert outcome.report.points <= honest.report.points, outcome.explain()

@@ -9,26 +9,15 @@ reach the model that answers the hidden queries.
 
 from __future__ import annotations
 
-import re
 import shutil
-from pathlib import Path
 
 import pytest
 
-from .conftest import ATTACKS, Outcome
+from .conftest import ATTACKS, Outcome, honest_twin
 
 pytestmark = [pytest.mark.sandbox]
 
 
-def honest_twin(attack: str, tmp_path: Path) -> Path:
-    """The attack's folder with its cheat switched off."""
-    twin = tmp_path / f"{attack}-honest"
-    shutil.copytree(ATTACKS / attack, twin)
-    source = twin / "mdn.py"
-    text, count = re.subn(r"^CHEAT = True$", "CHEAT = False", source.read_text(), flags=re.M)
-    assert count == 1, "an attack in this file must have a CHEAT switch"
-    source.write_text(text)
-    return twin
 
 
 def assert_no_gain_over(attack: Outcome, honest: Outcome) -> None:
@@ -45,7 +34,7 @@ def test_training_that_outlives_fit_never_reaches_the_scored_model(run, tmp_path
     """A thread or a forked child that keeps training after fit returns dies with the training sandbox; the
     scored model is rebuilt from the state frozen when fit returned, in a fresh process with a fresh /tmp."""
     outcome = run(ATTACKS / attack)
-    honest = run(honest_twin(attack, tmp_path))
+    honest = run(honest_twin(ATTACKS / attack, tmp_path))
     assert_no_gain_over(outcome, honest)
     assert outcome.report.timings["sandboxes train"] >= 1 and outcome.report.timings["sandboxes score"] >= 1
 
@@ -55,7 +44,7 @@ def test_training_inside_the_first_query_earns_nothing(run, tmp_path):
     model rebuilt for scoring must answer the probe as the trained one did (it trains during the probe, so
     it does not), and a call's limit, from the reference's cost, bounds what can be trained in a query."""
     outcome = run(ATTACKS / "train_in_first_query")
-    honest = run(honest_twin("train_in_first_query", tmp_path))
+    honest = run(honest_twin(ATTACKS / "train_in_first_query", tmp_path))
     assert_no_gain_over(outcome, honest)
     nll = next(c for c in outcome.report.checks if c.name == "nll")
     assert nll.status != "passed", outcome.explain()
