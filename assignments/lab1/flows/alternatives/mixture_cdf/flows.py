@@ -29,8 +29,12 @@ def gaussianise(u: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, log_
     floor = -700.0 if u.dtype == torch.float64 else -80.0     # exp(floor) is still a normal number
     log_cdf = torch.logsumexp(log_w + torch.special.log_ndtr(t), dim=-1).clamp(min=floor)
     log_sf = torch.logsumexp(log_w + torch.special.log_ndtr(-t), dim=-1).clamp(min=floor)
-    # the quantile from whichever tail is smaller, so that neither end loses its precision
-    y = torch.where(log_cdf < log_sf, torch.special.ndtri(log_cdf.exp()), -torch.special.ndtri(log_sf.exp()))
+    # the quantile from whichever tail is smaller, so that neither end loses its precision; ndtri only ever
+    # sees the smaller tail (<= 1/2), because ndtri(1) = inf in the branch torch.where discards would still
+    # send inf * 0 = NaN into the gradient and ruin training after one far-out batch
+    lower_tail = log_cdf < log_sf
+    quantile = torch.special.ndtri(torch.minimum(log_cdf, log_sf).exp())     # <= 0
+    y = torch.where(lower_tail, quantile, -quantile)
     log_pdf = torch.logsumexp(log_w - 0.5 * t * t - log_scales - HALF_LOG_2PI, dim=-1)
     return y, log_pdf - (-0.5 * y * y - HALF_LOG_2PI)
 
