@@ -1,15 +1,23 @@
 """Trusted checks for the diffusion / flow-matching part. Runs in the grader, never in the sandbox.
 
-Data: a ring of 8 Gaussians (radius 2, sigma 0.02) turned by a rotation drawn from the secret run seed.
-The student's code returns primitives only (schedules, paths, vector fields, velocities, samples); every
-score is computed here:
+Data: a constellation drawn from the secret run seed (`Modes.constellation`): 6 to 10 narrow Gaussian
+modes (sigma 0.02 across, up to 2.5 times that along their own random direction) placed at random in a
+disc of radius 3. A ring had three free parameters that a formula fitted by hand as well as any model;
+here the number, placement and shape of the modes are the run's own, so writing the answer by hand is
+fitting a Gaussian mixture, as much work as the model. The student's code returns primitives only
+(schedules, paths, vector fields, velocities, samples); every score is computed here:
 - the probability path on hidden inputs, against the grader's own formulas and autograd (d/dt of the
   path for the conditional vector field, grad_x of the log density for the conditional score);
 - one model trained in the sandbox within the budget; 3 sampling seeds of 2000 samples each, scored on
   mode coverage, high-quality fraction, reverse KL over modes and MMD to fresh data, next to a
   real-vs-real floor; each sample metric is the median over the seeds (= passes on >= 2 of 3). Training
   three times would not fit the run's budget: training randomness is covered by calibration instead;
-- the sampler must agree with the grader's own Euler integration of the student's velocity field.
+- the sampler must agree with the grader's own Euler integration of the student's velocity field;
+- evidence of the method itself: the velocity at grader-chosen noisy points (fresh data on the path at
+  grader-chosen times) against the run's exact marginal velocity, which a Gaussian mixture has in closed
+  form (`Modes.posterior_means`): what flow-matching regression converges to;
+- the samples are not the training points replayed (`copies.copy_test`: nearer the training set than a
+  fresh set of the same size, on the run's constellation).
 """
 
 from __future__ import annotations
@@ -22,13 +30,14 @@ import numpy as np
 import torch
 
 from grader.checking import ResultInvalid
+from grader.checklib.copies import copy_test
 from grader.checklib.modes import Modes, Panel, draw_panels, panels_size
 from grader.checklib.numerics import as_sent, rel_error
 
-SIGMA, N_MODES = 0.02, 8
+SIGMA = 0.02
 N_TRAIN = 5000
 N_SAMPLES = 2000
-MIN_COUNT = 0.2 * N_SAMPLES / N_MODES  # a mode is covered with a fifth of its fair share of HQ samples
+MIN_SHARE = 0.2  # a mode is covered with a fifth of its fair share of high-quality samples
 SAMPLE_STEPS = 100
 FEW_STEPS = 4
 EULER_STEPS = 100
@@ -36,15 +45,23 @@ TIMING_N = 50_000
 MAX_STEP_RATIO = 10.0  # 4 evaluations cost about 2-4 velocity calls (transfer included), 100 cost ~50
 BANDWIDTHS = (0.02, 0.1, 0.5, 2.0)
 PATHS = ("linear", "cosine")
+N_VELOCITY = 4000  # noisy points at which the velocity is compared with the exact one
+VELOCITY_T_MAX = 0.9  # up to here the exact field is smooth enough to compare point by point
+COPY_FLOOR, COPY_SDS = 0.6, 4.0  # a share of samples nearer the training set than fresh data above both fails
+QUICK_FIT_SECONDS = 1.0  # a flag for the examiner, never a fail
 
 SAMPLE_CHECKS = ("samples_fresh", "modes_covered", "high_quality", "reverse_kl", "mmd", "high_quality_c", "mmd_c")
-MODEL_CHECKS = (*SAMPLE_CHECKS, "sampler_uses_model", "few_step_sampler")
+MODEL_CHECKS = (*SAMPLE_CHECKS, "no_copies", "sampler_uses_model", "few_step_sampler", "velocity_field")
 
 
 # ---- data and the grader's own formulas ----
 
 def make_data(rng: np.random.Generator, n: int, modes: Modes) -> torch.Tensor:
     return torch.from_numpy(modes.sample(rng, n))
+
+
+def min_count(modes: Modes) -> float:
+    return MIN_SHARE * N_SAMPLES / modes.count
 
 
 def alpha_sigma(t: torch.Tensor, path: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,23 +115,30 @@ def draw_samples(g, n: int, steps: int, seed: int) -> torch.Tensor:
 # ---- the checks ----
 
 def grade(g) -> None:
-    modes = Modes.ring(float(g.rng.uniform(0, 2 * math.pi)), sigma=SIGMA, count=N_MODES)
+    modes = Modes.constellation(g.rng, sigma=SIGMA)
     x_train = as_sent(make_data(g.rng, N_TRAIN, modes))
 
     g.progress("training your model")
     # Training output is the student's to see: nothing hidden has been sent yet.
     probe_t = torch.linspace(0, 1, 16, dtype=torch.float64).view(-1, 1)
-    g.train("fit", x_train, check="fit_budget", probe=("model.velocity", (x_train[:16], probe_t), {}))
+    trained = g.train("fit", x_train, check="fit_budget", probe=("model.velocity", (x_train[:16], probe_t), {}))
+    if trained.ok and trained.seconds < QUICK_FIT_SECONDS:
+        g.log.note("staff", f"EXAMINER FLAG: fit returned after {trained.seconds:.2f} s (the reference trains for "
+                            "14 s): was the velocity field learned here, or written down from the data?")
 
     panels: list[tuple[str, torch.Tensor]] = []
     seeds = [g.torch_seed() for _ in range(3)]
     samples = sample_quality(g, modes, x_train, seeds, panels)
+    with g.section("no_copies"):
+        check_copies(g, modes, x_train, samples[0] if samples else draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seeds[0]))
     sampler_agreement(g, modes, samples, seeds, panels)
     few_step(g, modes, seeds, panels)
+    with g.section("velocity_field"):
+        check_velocity_field(g, modes)
     if panels:
         real = make_data(g.rng, N_SAMPLES, modes).numpy()
         shown = [Panel(title, points.numpy(), real, modes) for title, points in panels]
-        g.figure("samples", "Samples (blue), real data (grey) and the 3-sigma circles around the true modes "
+        g.figure("samples", "Samples (blue), real data (grey) and the 3-sigma ellipses around the true modes "
                  "(red); the last panel zooms on one mode of the first.",
                  lambda fig: draw_panels(fig, shown, half_width=3.0), size=panels_size(len(shown)))
 
@@ -145,9 +169,9 @@ def sample_quality(g, modes: Modes, x_train, seeds, panels) -> list[torch.Tensor
         fresh, other = make_data(g.rng, N_SAMPLES, modes), make_data(g.rng, N_SAMPLES, modes)
         fresh_gram = gram_mean(fresh, fresh, same=True)
         floor_mmd = mmd2(other, fresh, fresh_gram)  # real vs real at the same size
-        stats = [modes.stats(s, min_count=MIN_COUNT) for s in samples]
+        stats = [modes.stats(s, min_count=min_count(modes)) for s in samples]
         mmds = [mmd2(s, fresh, fresh_gram) for s in samples]
-        real = modes.stats(other, min_count=MIN_COUNT)
+        real = modes.stats(other, min_count=min_count(modes))
         per_seed = "; ".join(f"{st.covered} modes, HQ {st.hq:.3f}, KL {st.reverse_kl:.4f}, MMD2 {m:.4f}"
                              for st, m in zip(stats, mmds, strict=True))
         note = (f"per seed: {per_seed}. Real data: {real.covered} modes, HQ {real.hq:.3f}, KL {real.reverse_kl:.4f}, "
@@ -158,11 +182,12 @@ def sample_quality(g, modes: Modes, x_train, seeds, panels) -> list[torch.Tensor
         mmd = statistics.median(mmds)
         floor = f"Real data at the same size: {real.covered} modes, high-quality fraction {real.hq:.3f}"
         look = "Look at the sample plot: "
-        g.record("modes_covered", covered >= N_MODES, value=covered, note=note, feedback=(
-            f"Modes covered (median over 3 sampling seeds): {covered:g} of {N_MODES}"
-            + ("." if covered >= N_MODES else
+        g.record("modes_covered", covered >= modes.count, value=covered, note=note, feedback=(
+            f"Modes covered (median over 3 sampling seeds): {covered:g} of {modes.count}"
+            + ("." if covered >= modes.count else
                f"; all must be covered. {floor}. {look}a missing mode usually means too little training or a "
-               "sampler that stops early; samples smeared over the ring mean the velocity field is not sharp yet.")))
+               "sampler that stops early; samples smeared between the modes mean the velocity field is not "
+               "sharp yet.")))
         g.metric("high_quality", hq, note=note,
                  hint=f"{floor}. {look}samples spread around the modes need a sharper velocity field near t = 1 "
                       "(train longer, sample t more often near 1, average the weights), or more sampling steps.")
@@ -187,7 +212,7 @@ def sampler_agreement(g, modes: Modes, samples, seeds, panels) -> None:
             t = torch.full((N_SAMPLES, 1), k / EULER_STEPS, dtype=torch.float64)
             x = x + g.call("model.velocity", x, t) / EULER_STEPS
         panels.append((f"grader's Euler ({EULER_STEPS} steps) on your velocity", x))
-        ours, mine = modes.stats(x, min_count=MIN_COUNT), modes.stats(theirs, min_count=MIN_COUNT)
+        ours, mine = modes.stats(x, min_count=min_count(modes)), modes.stats(theirs, min_count=min_count(modes))
         tv = 0.5 * float(np.abs(ours.histogram - mine.histogram).sum())
         g.metric("sampler_uses_model", mmd2(theirs, x),
                  note=f"grader's Euler: {ours.covered} modes, HQ {ours.hq:.3f}; "
@@ -204,7 +229,7 @@ def few_step(g, modes: Modes, seeds, panels) -> None:
         g.progress("trying your sampler with 4 steps")
         runs = [draw_samples(g, N_SAMPLES, FEW_STEPS, seed) for seed in seeds]
         panels.append((f"model.sample(steps={FEW_STEPS})", runs[0]))
-        stats = [modes.stats(s, min_count=MIN_COUNT) for s in runs]
+        stats = [modes.stats(s, min_count=min_count(modes)) for s in runs]
         hq = statistics.median(st.hq for st in stats)
         covered = statistics.median(st.covered for st in stats)
 
@@ -226,14 +251,61 @@ def few_step(g, modes: Modes, seeds, panels) -> None:
             g.record("few_step_sampler", False, value=hq, note=note, feedback=(
                 f"model.sample(n, steps={FEW_STEPS}) took {ratio:.0f} times as long as one model.velocity call "
                 f"on as many points: with steps={FEW_STEPS} it may evaluate the velocity at most {FEW_STEPS} times."))
-        elif covered < N_MODES:
+        elif covered < modes.count:
             g.record("few_step_sampler", False, value=hq, note=note, feedback=(
-                f"With steps={FEW_STEPS} your samples cover {covered:g} of {N_MODES} modes (median over 3 seeds); "
-                "all must be covered."))
+                f"With steps={FEW_STEPS} your samples cover {covered:g} of {modes.count} modes (median over 3 "
+                "seeds); all must be covered."))
         else:
             g.metric("few_step_sampler", hq, note=note,
                      hint="Euler with 4 uniform steps leaves the samples between the modes. Where along t does "
                           "the flow bend the most? Spend the evaluations there, or use a second-order step.")
+
+
+def check_copies(g, modes: Modes, x_train: torch.Tensor, samples: torch.Tensor) -> None:
+    """Samples nearer the training points than a fresh draw of the same size: replayed training data."""
+    found = copy_test(samples.numpy(), x_train.numpy(), lambda n: modes.sample(g.rng, n))
+    limit = found.limit(COPY_FLOOR, COPY_SDS)
+    g.metric("no_copies", found.fraction, threshold=limit,
+             note=f"share nearer the training set {found.fraction:.3f}; null spread {found.null_sd:.4f}",
+             hint="A model of the data is as near a fresh sample as the training sample (1/2 of the samples each "
+                  "way); yours sit next to training points: it replays (noisy) training data instead of sampling.")
+
+
+def exact_velocity(modes: Modes, x: np.ndarray, t: np.ndarray, path: str) -> np.ndarray:
+    """The run's exact marginal velocity u_t(x) = E[d_alpha x1 + d_sigma x0 | x_t = x] on a path."""
+    tt = torch.from_numpy(t).view(-1, 1).requires_grad_(True)
+    alpha, sigma = alpha_sigma(tt, path)
+    d_alpha = torch.autograd.grad(alpha.sum(), tt, retain_graph=True)[0]
+    d_sigma = torch.autograd.grad(sigma.sum(), tt)[0]
+    mean_x1, mean_x0 = modes.posterior_means(x, alpha.detach().numpy()[:, 0], sigma.detach().numpy()[:, 0])
+    return d_alpha.numpy() * mean_x1 + d_sigma.numpy() * mean_x0
+
+
+def check_velocity_field(g, modes: Modes) -> None:
+    """What flow matching learns and a formula for the samples does not give: the marginal velocity at
+    grader-chosen noisy points. Half the points lie on each path's marginal; the score is the better path's
+    (the student trains on one), each on its own points, in one call."""
+    g.progress("comparing your velocity with the exact one")
+    x1, x0 = modes.sample(g.rng, N_VELOCITY), g.rng.standard_normal((N_VELOCITY, 2))
+    t = torch.from_numpy(g.rng.uniform(0.0, VELOCITY_T_MAX, (N_VELOCITY, 1)))
+    on_path = {path: rows for path, rows in zip(PATHS, np.array_split(g.rng.permutation(N_VELOCITY), 2), strict=True)}
+    x = np.empty((N_VELOCITY, 2))
+    for path, rows in on_path.items():
+        alpha, sigma = alpha_sigma(t[rows], path)
+        x[rows] = alpha.numpy() * x1[rows] + sigma.numpy() * x0[rows]
+    x, t = as_sent(torch.from_numpy(x), t)
+    theirs = g.call("model.velocity", x, t).double().numpy()
+    errors = {}
+    for path, rows in on_path.items():
+        exact = exact_velocity(modes, x.numpy()[rows], t.numpy()[rows, 0], path)
+        errors[path] = float(((theirs[rows] - exact) ** 2).sum(1).mean() / (exact**2).sum(1).mean())
+    path = min(errors, key=errors.get)
+    g.metric("velocity_field", errors[path], note="relative squared error per path: "
+             + ", ".join(f"{p} {e:.4f}" for p, e in errors.items()),
+             hint=f"On the {path} path (your better one), your model.velocity at noisy points of the data (t up to "
+                  f"{VELOCITY_T_MAX:g}) is far from the exact marginal velocity E[u_t(x | x1) | x_t = x] of this "
+                  "run's data. Train by flow matching on the data passed to fit, for the whole budget; samples "
+                  "can look right while the field is not the one the loss converges to.")
 
 
 # ---- the probability path on hidden inputs ----

@@ -1,60 +1,95 @@
 """The data of this part and the grader's sample measures, for your own experiments.
 
-The grader draws fresh data from the same distribution with a rotation and a seed you don't know, so
-there is nothing to gain by memorising a sample. Plotting needs matplotlib (not needed for grading).
+Every grading run draws its own constellation: 6 to 10 narrow Gaussian modes placed at random in a
+disc of radius 3 (at least 1 apart), each elongated along its own random direction (standard deviation
+SIGMA across, 1 to 2.5 times that along). `constellation(seed)` draws one exactly as the grader does,
+from a seed you choose; the grader's seed is secret, so there is nothing to gain by memorising a sample
+or by writing the answer down. Plotting needs matplotlib (not needed for grading).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-RADIUS, SIGMA, N_MODES = 2.0, 0.02, 8
+SIGMA = 0.02
+COUNTS, RADIUS, MIN_GAP, STRETCH = (6, 10), 3.0, 1.0, (1.0, 2.5)
+HQ_SIGMAS = 3.0
 
 
-def centres(rotation: float = 0.0) -> torch.Tensor:
-    """The 8 mode centres [8, 2] on a circle of radius 2, turned by `rotation` radians."""
-    angles = rotation + 2 * math.pi * np.arange(N_MODES) / N_MODES
-    return torch.tensor(RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1), dtype=torch.float32)
+@dataclass(frozen=True)
+class Constellation:
+    centres: np.ndarray  # [K, 2]
+    shapes: np.ndarray  # [K, 2, 2]: mode k is centres[k] + SIGMA * shapes[k] @ eps, eps ~ N(0, I)
+
+    @property
+    def count(self) -> int:
+        return len(self.centres)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n points [n, 2]: a mode uniformly at random, then its elongated Gaussian noise."""
+        k = rng.integers(0, self.count, size=n)
+        noise = np.einsum("nij,nj->ni", self.shapes[k], SIGMA * rng.standard_normal((n, 2)))
+        return self.centres[k] + noise
+
+    def sigmas_away(self, points) -> np.ndarray:
+        """[n, K]: how many of mode k's standard deviations each point lies from its centre (Mahalanobis)."""
+        offsets = np.asarray(points, dtype=np.float64)[:, None, :] - self.centres[None]
+        return np.linalg.norm(np.einsum("kij,nkj->nki", np.linalg.inv(self.shapes), offsets), axis=-1) / SIGMA
 
 
-def make_ring(n: int, seed: int = 0, rotation: float | None = None) -> tuple[torch.Tensor, float]:
-    """n points [n, 2] from the ring of 8 Gaussians (sigma 0.02) and the rotation used (random if None)."""
+def constellation(seed: int) -> Constellation:
+    """A constellation drawn as the grader draws its secret one (random sequential placement in the disc)."""
+    return _draw(np.random.default_rng(seed))
+
+
+def _draw(rng: np.random.Generator) -> Constellation:
+    count = int(rng.integers(COUNTS[0], COUNTS[1] + 1))
+    centres: list[np.ndarray] = []
+    while len(centres) < count:
+        r, phi = RADIUS * math.sqrt(rng.uniform()), rng.uniform(0, 2 * math.pi)
+        point = np.array([r * math.cos(phi), r * math.sin(phi)])
+        if all(np.linalg.norm(point - c) >= MIN_GAP for c in centres):
+            centres.append(point)
+    angles, factors = rng.uniform(0, math.pi, size=count), rng.uniform(*STRETCH, size=count)
+    cos, sin = np.cos(angles), np.sin(angles)
+    rotations = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
+    return Constellation(np.stack(centres), rotations * np.stack([factors, np.ones(count)], -1)[:, None, :])
+
+
+def make_data(n: int, seed: int = 0) -> tuple[torch.Tensor, Constellation]:
+    """n points [n, 2] (float32) of the constellation drawn from `seed`, and the constellation."""
     rng = np.random.default_rng(seed)
-    if rotation is None:
-        rotation = float(rng.uniform(0, 2 * math.pi))
-    k = rng.integers(0, N_MODES, size=n)
-    x = centres(rotation)[k] + SIGMA * torch.from_numpy(rng.standard_normal((n, 2))).float()
-    return x, rotation
+    modes = _draw(rng)
+    return torch.from_numpy(modes.sample(rng, n)).float(), modes
 
 
-def mode_stats(samples: torch.Tensor, rotation: float) -> dict:
-    """What the grader measures on 2000 samples: a sample is high quality within 3 sigma of a centre;
-    a mode is covered when it gets at least a fifth of its fair share of high-quality samples;
-    reverse KL (nats) of the high-quality samples' mode histogram from the uniform one."""
-    samples = samples.double()
-    dist, nearest = torch.cdist(samples, centres(rotation).double()).min(dim=1)
-    hq = dist <= 3 * SIGMA
-    counts = torch.bincount(nearest[hq], minlength=N_MODES).double()
-    q = counts / counts.sum().clamp(min=1)
-    kl = float((q[q > 0] * torch.log(q[q > 0] * N_MODES)).sum()) if counts.sum() > 0 else math.inf
-    covered = int((counts >= 0.2 * samples.shape[0] / N_MODES).sum())
-    return {"modes_covered": covered, "high_quality": float(hq.double().mean()), "reverse_kl": kl}
+def mode_stats(samples: torch.Tensor, modes: Constellation) -> dict:
+    """What the grader measures on 2000 samples: a sample is high quality within 3 of its nearest mode's
+    standard deviations; a mode is covered when it gets at least a fifth of its fair share of high-quality
+    samples; reverse KL (nats) of the high-quality samples' mode histogram from the uniform one."""
+    d = modes.sigmas_away(np.asarray(samples, dtype=np.float64))
+    hq = d.min(1) <= HQ_SIGMAS
+    counts = np.bincount(d.argmin(1)[hq], minlength=modes.count)
+    q = counts[counts > 0] / max(counts.sum(), 1)
+    kl = float((q * np.log(q * modes.count)).sum()) if counts.sum() else math.inf
+    covered = int((counts >= 0.2 * len(d) / modes.count).sum())
+    return {"modes_covered": covered, "modes": modes.count, "high_quality": float(hq.mean()), "reverse_kl": kl}
 
 
-def plot(samples: torch.Tensor, rotation: float, path: str = "samples.png") -> None:
+def plot(samples: torch.Tensor, modes: Constellation, path: str = "samples.png") -> None:
     """Save a scatter plot of samples with the true centres (needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    c = centres(rotation)
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4)
-    ax.scatter(c[:, 0], c[:, 1], marker="x", color="red")
-    ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
+    ax.scatter(modes.centres[:, 0], modes.centres[:, 1], marker="x", color="red")
+    ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal")
     fig.savefig(path)
     plt.close(fig)

@@ -1,4 +1,4 @@
-"""LAB1: diffusion models and flow matching on a ring of eight Gaussians.
+"""LAB1: diffusion models and flow matching on a constellation of narrow Gaussians.
 
 Fill in the TODOs. Conventions (the grader relies on them):
     t = 0 is noise, t = 1 is data;   x_t = alpha_t * x1 + sigma_t * x0,  x0 ~ N(0, I),  x1 ~ data
