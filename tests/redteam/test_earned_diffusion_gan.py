@@ -1,0 +1,63 @@
+"""Points only for earned work, the diffusion and GAN parts (issue 19, item 5): a fitted oracle, graded against the
+same effort done honestly (its CHEAT switch off), on both backends.
+
+Each attack is the reference with `fit` replaced by a Gaussian mixture fitted by hand from the training data (the
+modes are tiny and far apart, so "a point joins the first centre within reach, else starts one" finds them; then
+each mode's mean and covariance) and the answer written down from it: for diffusion, the exact marginal velocity
+of that mixture on the linear path and Euler samples of it; for the GAN, a generator that picks a mode with z[:, 0]
+and pushes z[:, 1:] through the mode's Cholesky factor.
+
+Short budgets (diffusion 4 s, the GAN 3 s per training), so that 8 sandbox runs take about a minute (58.6 s measured
+on the 2-core machine, both backends). Diffusion: no gain; flow matching learns a constellation in the 2.8 s the
+reference trains here (its honest twin passes every check the oracle passes, the velocity check included). The GAN:
+**not defended** — the oracle passes the four sample-quality checks that a GAN needs about 17 s per training to pass
+(and ties a fully trained one); no check sees a discriminator. The test asserts what holds (the gain is confined to
+those four checks, and the examiner is flagged) and xfails with the gap, so that closing it shows up here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.parts import load_part
+
+from .conftest import HERE, Outcome, fast_variant, honest_twin
+
+pytestmark = [pytest.mark.sandbox]
+
+
+# What a Gaussian mixture written as a generator earns over a GAN trained for 3 s: the open gap (see the docstring).
+GAN_SAMPLE_CHECKS = {"modes", "high_quality", "high_quality_c", "mode_balance"}
+
+
+def graded_pair(run, spec, attack: Path, tmp_path: Path) -> tuple[Outcome, Outcome]:
+    return run(attack, part_spec=spec), run(honest_twin(attack, tmp_path), part_spec=spec)
+
+
+def no_gain(run, spec, attack: Path, tmp_path: Path) -> tuple[Outcome, Outcome]:
+    outcome, honest = graded_pair(run, spec, attack, tmp_path)
+    gained = outcome.passed - honest.passed
+    assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
+    assert outcome.report.points <= honest.report.points, outcome.explain()
+    return outcome, honest
+
+
+def test_a_fitted_mixture_oracle_earns_nothing_in_diffusion(run, tmp_path):
+    spec = fast_variant(load_part("diffusion"), run_seconds=150.0, call_seconds=30.0,
+                        train_seconds_cpu=4.0, train_seconds_gpu=4.0)
+    outcome, _ = no_gain(run, spec, HERE / "attacks_diffusion_oracle", tmp_path)
+    assert "EXAMINER FLAG" in outcome.report.staff_log
+
+
+def test_a_fitted_mixture_oracle_in_gan_gains_at_most_the_sample_checks(run, tmp_path):
+    spec = fast_variant(load_part("gan"), run_seconds=210.0, call_seconds=30.0,
+                        train_seconds_cpu=3.0, train_seconds_gpu=3.0)
+    outcome, honest = graded_pair(run, spec, HERE / "attacks_gan_oracle", tmp_path)
+    assert "EXAMINER FLAG" in outcome.report.staff_log
+    gained = outcome.passed - honest.passed
+    assert gained <= GAN_SAMPLE_CHECKS, f"the oracle gained {gained - GAN_SAMPLE_CHECKS} beyond the known gap\n{outcome.explain()}"
+    if gained:
+        pytest.xfail(f"not defended: a hand-fitted Gaussian mixture passes {sorted(gained)}, which a GAN trained for "
+                     "3 s does not (no check asks for a discriminator)")
