@@ -10,9 +10,10 @@ and pushes z[:, 1:] through the mode's Cholesky factor.
 Short budgets (diffusion 4 s, the GAN 3 s per training), so that 8 sandbox runs take about a minute (58.6 s measured
 on the 2-core machine, both backends). Diffusion: no gain; flow matching learns a constellation in the 2.8 s the
 reference trains here (its honest twin passes every check the oracle passes, the velocity check included). The GAN:
-**not defended** — the oracle passes the four sample-quality checks that a GAN needs about 17 s per training to pass
-(and ties a fully trained one); no check sees a discriminator. The test asserts what holds (the gain is confined to
-those four checks, and the examiner is flagged) and xfails with the gap, so that closing it shows up here.
+**not defended** — its data are still the ring (a constellation was tried: the reference's mode balance passed on 1
+of 3 seeds, so it was not landed) and the oracle passes the four sample-quality checks that a GAN trained for 3 s
+does not; no check sees a discriminator. The test asserts what holds (the gain is confined to those four checks, and
+the examiner is flagged) and xfails with the gap, so that closing it shows up here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""LAB1 part: a generative adversarial network on a constellation of Gaussians.
+"""LAB1 part: a generative adversarial network on a ring of 8 Gaussians.
 
 Fill in the TODOs. The grader imports this file and calls:
     discriminator_loss(real_logits, fake_logits)     # -> a number (the mean over each batch)

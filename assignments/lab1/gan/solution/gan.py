@@ -89,7 +89,7 @@ def build_model(config: dict) -> GAN:
     return GAN(**config)
 
 
-def fit(x: torch.Tensor, *, seed: int, max_seconds: float, steps: int = 6000, batch: int = 256) -> GAN:
+def fit(x: torch.Tensor, *, seed: int, max_seconds: float, steps: int = 3000, batch: int = 256) -> GAN:
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # tiny networks: one thread is as fast as two and never waits for the other
     start = time.monotonic()
