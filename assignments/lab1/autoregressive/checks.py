@@ -11,57 +11,72 @@ x_t = x_{t-8} with probability 0.8, otherwise uniform (which may again give x_{t
 The student returns logits; the grader normalises them (log-softmax), checks causality by perturbing
 future tokens, computes the NLL, and audits the sampler against the model's own logits.
 
-C tier, binarised digits: scikit-learn's 1797 8x8 digits, binarised at 8 (pixel >= 8 of 16 -> 1), as
-sequences of 64 pixels in raster order. The images are public, so (as in the VAE part) the grader
-derives a secret split from the run's secret seed: 400 held out, the student's fit_digits() sees the
-other 1397. The student returns Bernoulli logits of p(x_d = 1 | x_<d); the grader checks causality by
-flipping pixel d and every pixel from d on for every d, computes -log p(x) itself (softplus form,
-float64), fits two baselines itself on the same training images (independent pixels, a check; a
-linear autoregressive model, for the staff note) and audits the sampler against the model's own
-logits on its samples. The staff note reports the train/held-out gap (2-3 nats for the reference) so
-staff can spot training on the public held-out images. No gating leakage check, for the VAE part's
-reason: an honest linear autoregressive model has a gap under 1 nat, and the gap between two sets of
-400 images carries about 0.4 nats of split noise, so no threshold separates honest from leaked.
+C tier, binary digits the student cannot hold. Every image is drawn afresh for the run from a secret
+source whose density the grader knows exactly (grader/checklib/digit_mixtures.py: this part's own staff
+decoder, hidden/digit_source.safetensors, trained with seed 2 by hidden/train_digit_source.py, never in a
+sandbox or the handout, and a secret region of its latent space per run). fit_digits() gets 2000 images;
+the 400 held-out images, the decoys and the copy test's fresh images are further draws of the same
+source, so nothing in how they were made tells them from the training images, and none exists before
+the run. A held-out split of scikit-learn's public digits was dropped: the public set minus the training
+rows *is* the held-out set. The student returns Bernoulli logits of p(x_d = 1 | x_<d); the grader checks
+causality by flipping pixel d and every pixel from d on for every d, computes -log p(x) itself (softplus
+form, float64) on the held-out images sent in one shuffled batch with training images and decoys, and
+scores its excess over the source's exact -log p(x) on the same images: a value more than 4 standard
+errors below 0 is not a likelihood (logits that depend on the batch, or a leak the probe missed) and
+fails with that explanation. It fits two baselines itself on the same training images (independent
+pixels, a check; a linear autoregressive model, for the staff note) and audits the sampler against the
+model's own logits on its samples; copies of training images count only beyond the copies of as many
+fresh images (simple digits of a sharp source recur: 15-28 % of fresh images equal a training image).
+Measured (seeds 1-4, in-process): the reference MADE 0.95-1.42 nats above the source, the linear model
+1.5-2.2, independent pixels 8-13, MADE trained on the 1797 public digits 3.7-4.5 (on the run's images plus
+the public ones 1.3-1.7: the public digits are not this run's source, so holding them earns nothing).
 
-A tier, the KV cache: equality of model.logits_cached and model.logits, and speed. The speed check
-times generation, because that is what a cache is for and because it cannot be faked by parallelism:
-logits_cached on given tokens can be computed by one full pass, but each sampled token depends on the
-previous one. The grader generates 256 sequences itself without a cache (64 calls of model.logits on
-the growing prefix, sampling from the returned logits) and compares with model.sample(256), in 3
-rounds; each round makes every kind of call within a second or two (3 calls of model.logits on one
-token, 2 on 256 full sequences, the 64 prefix calls, 2 calls of model.sample; fastest of each kind),
-so all share the machine's load, and the median round's ratio counts. The model's work in a call is
-its time minus that of model.logits on one token (the fixed cost of calling, and any constant delay a
-submission adds to model.logits). A prefix of L tokens is at most L/64 of the work of a full sequence
-(attention is quadratic, everything else linear), so each step's work is capped at 1.5 x L/64 x the
-full pass: prefix calls, which no other check makes, gain nothing from being slow on purpose
-(wrong/kv_slow_prefixes sleeps in them). What remains open: a submission that makes *every* call of
-model.logits slow in proportion to its work (the function every other check scores) cannot be told
-from a slow model by timing; that is left to the declaration and the oral. The uncached side also pays
-for shipping its logits back (256 x 2080 x 16 float32, about 34 MB in 64 calls), which cannot be
-separated from the model's work since both grow with the number of positions: it favours the student,
-and is why a sampler without a cache scores about 2.5x rather than 1x.
+A tier, the KV cache: equality of model.logits_cached and model.logits, and cost. Timing
+logits_cached proves nothing (given all the tokens it can be one full pass), and timing model.sample
+proves nothing either: its output for a seed cannot be checked, so a pool of sequences generated during
+fit (or by any shortcut) would look fast. So the timed call is model.generate(gumbel): the grader draws
+the Gumbel noise, token t must be argmax_v log_softmax(logits_t)_v + gumbel_t,v (a draw from
+softmax(logits_t)), and every returned token is checked against model.logits asked afterwards, in a
+fresh process that never saw the noise: output prepared earlier, kept in the state, or remembered from
+an earlier call does not pass, and a cache that drifts from the full pass shows as wrong tokens. The
+other side of the ratio is model.logits, one pass over whole fresh sequences: the same rows in and out,
+in the same process, in an order shuffled with the secret seed, nothing sent twice. Each of 3 pairs
+makes both calls on a secret large number of rows (768-1279) and on 1/8 of it; the large call minus the
+small one is the cost of the extra rows, so the fixed cost of a call, and any constant delay a
+submission adds to model.logits (wrong/kv_slow_prefixes), cancels. The value is the median pair's ratio,
+generation's cost in full passes. What remains open: a model.logits made slow in proportion to its rows
+on every call (the function every other check scores) cannot be told from a slow model by timing; that
+is left to the declaration and the oral. logits_cached is compared with model.logits from that later
+process too, so it must compute the logits itself (a memo of model.logits in its own process is gone).
 
-Measured on the shared 2-core machine under load (load average 2-3.5), as graded, 3-5 gradings each:
-                                 docker         bwrap          unisolated
-    reference                    17.2-21.5x     14.2-15.2x     12.6-15.2x
-    wrong/kv_sample_uncached     2.3-2.8x       2.0-2.6x       2.2-2.6x
-    wrong/kv_slow_prefixes       2.4-3.0x       2.3-2.9x       2.1-2.7x
-hence the threshold 6: about 2x from both sides.
+Measured on the shared 2-core machine under load, as graded (value: generate's cost in full passes):
+                                 docker         bwrap
+    reference                    2.8            3.8
+    wrong/kv_sample_uncached     19.4           30.1
+    wrong/kv_slow_prefixes       15.1           15.8
+hence the threshold 8: about 2x from both sides.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch.nn.functional import logsigmoid
 
-from grader.checking import ResultInvalid
+from grader.checking import Pending, ResultInvalid
+from grader.checklib.batches import Interleaved
 from grader.checklib.copies import exact_copy_fraction
-from grader.checklib.digits import bernoulli_nll, secret_split, show_mosaic
+from grader.checklib.digit_mixtures import DigitMixture, StaffDecoder
+from grader.checklib.digits import bernoulli_nll, show_mosaic
+from grader.sandbox.session import SandboxError
+
+HIDDEN = Path(__file__).resolve().parent / "hidden"
 
 V, T, LAG, P_COPY = 16, 64, 8, 0.8
 Q_OTHER = (1 - P_COPY) / V                     # 0.0125
@@ -76,19 +91,21 @@ PROBE_POSITIONS = (0, 1, 5, 7, 8, 9, 15, 16, 31, 40, 56, 62, 63)
 TOP_KS = (1, 4)
 HOT_TEMPERATURE = 2.0
 
-KV_ROWS = 256                                   # sequences generated for the speed check
-KV_ROUNDS = 3                                   # interleaved rounds; the fastest of each kind counts
-OVERHEAD_CALLS = 3                              # calls of model.logits on one token per round
-FULL_CALLS = 2                                  # calls of model.logits on KV_ROWS full sequences per round
-SAMPLE_CALLS = 2                                # calls of model.sample(KV_ROWS) per round (cheap with a cache)
-PREFIX_SLACK = 1.5                              # a prefix of L tokens may cost up to 1.5 * L/64 of a full pass
+KV_PAIRS = 3                                    # pairs of (large, small) calls of generate and of the full pass
+KV_LARGE = (768, 1280)                          # the large calls' rows, drawn per pair (the small: 1/8 of them)
+KV_SMALL_FRACTION = 8
+KV_CACHE_ROWS = 16                              # fresh sequences for logits_cached (and as many decoys)
+KV_CHUNK = 1024                                 # rows per model.logits call of the second round
 
 PIXELS = 64                                     # 8x8 digits, raster order: pixel d = 8 * row + column
-N_DIGITS_TEST = 400
+N_DIGITS_TRAIN = 2000                           # images fit_digits gets
+N_DIGITS_TEST = 400                             # held-out images scored (standard error of the excess ~0.09)
+N_DIGITS_GAP = 400                              # training images scored for the staff note
+N_DIGITS_DECOYS = 200                           # fresh images sent with the scored ones, never scored
+DIGITS_FLOOR_SDS = 4.0                          # an NLL this many standard errors below the source's is not one
 DIGITS_BUDGET_FRACTION = 0.5                    # fit_digits gets half of fit's budget
 N_DIGIT_SAMPLES = 2000
-DIGITS_COPY_LIMIT = 0.30                        # largest fraction of samples allowed to equal a training image
-
+DIGITS_EXTRA_COPIES = 0.10                      # copies of training images beyond those of fresh images allowed
 
 
 def make_sequences(rng: np.random.Generator, n: int) -> torch.Tensor:
@@ -116,18 +133,14 @@ def copy_indicator(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def get_samples(g, n: int, *, temperature: float, top_k: int, seed: int) -> torch.Tensor:
-    return timed_samples(g, n, temperature=temperature, top_k=top_k, seed=seed)[0]
-
-
-def timed_samples(g, n: int, *, temperature: float = 1.0, top_k: int = 0, seed: int) -> tuple[torch.Tensor, float]:
-    """model.sample's tokens [n, T], validated, and the seconds the grader measured for the call."""
-    s, seconds = g.timed_call("model.sample", n, temperature=temperature, top_k=top_k, seed=seed, audience="student")
+    """model.sample's tokens [n, T], validated."""
+    s = g.call("model.sample", n, temperature=temperature, top_k=top_k, seed=seed, audience="student")
     if s.shape[0] != n:
         raise ResultInvalid(f"model.sample({n}, ...) returned {s.shape[0]} sequences instead of {n}.")
     if s.numel() and (int(s.min()) < 0 or int(s.max()) >= V):
         raise ResultInvalid(f"model.sample returned tokens outside 0..{V - 1} (found {int(s.min())}..{int(s.max())}): "
                             "never return the BOS token, and drop it from the front of your sequences.")
-    return s.long(), seconds
+    return s.long()
 
 
 def causality_probe(rng: np.random.Generator, bases: torch.Tensor):
@@ -185,80 +198,144 @@ def check_causality(g, rng: np.random.Generator) -> bool:
     return False
 
 
-def check_kv_cache(g, rng: np.random.Generator) -> None:
-    tokens = make_sequences(rng, 16)
-    full, full_seconds = g.timed_call("model.logits", tokens)
-    cached, cached_seconds = g.timed_call("model.logits_cached", tokens)
-    full, cached = log_probs(full), log_probs(cached)
+# ---- A tier: the KV cache ----
+
+@dataclass
+class KvQueries:
+    """The A tier's two rounds: the timed calls and the cache's logits (first), the full pass that checks
+    them (second, a fresh process)."""
+
+    cache_tokens: torch.Tensor
+    pairs: list[dict[str, Any]] = field(default_factory=list)   # per pair: rows, gumbel and Pending by size
+    cached: Pending | None = None
+    checked: Interleaved | None = None
+    full: list[Pending] = field(default_factory=list)
+
+    def generated(self) -> list[tuple[Pending, torch.Tensor]]:
+        """(the generate call, the gumbel noise [n, T, V] it got) for every generate call, in a fixed order."""
+        return [(pair["generate"][size], pair["gumbel"][size]) for pair in self.pairs for size in ("large", "small")]
+
+
+def generated_tokens(call: Pending) -> torch.Tensor:
+    """What one model.generate call returned, validated: raises its error, or ResultInvalid for tokens that
+    are not 0..V-1."""
+    tokens = call.value
+    if int(tokens.min()) < 0 or int(tokens.max()) >= V:
+        raise ResultInvalid(f"model.generate returned tokens outside 0..{V - 1} (found {int(tokens.min())}.."
+                            f"{int(tokens.max())}): return the drawn tokens, without BOS.")
+    return tokens.long()
+
+
+def gumbel_noise(rng: np.random.Generator, n: int) -> torch.Tensor:
+    """Standard Gumbel draws [n, T, V], rounded to float32 as they are sent: argmax(logits + noise) is a draw
+    from softmax(logits)."""
+    u = rng.random((n, T, V)).clip(1e-12, 1 - 1e-12)
+    return torch.from_numpy(-np.log(-np.log(u))).float().double()
+
+
+def kv_first_round(g, rng: np.random.Generator) -> KvQueries:
+    """One fresh process answers, in an order shuffled with the secret seed: for each of KV_PAIRS pairs,
+    model.generate on grader-drawn noise and model.logits on fresh sequences, both at a secret large and a
+    small number of rows (calls that look alike: the same rows in and out, nothing repeated); and
+    model.logits_cached on fresh sequences."""
+    q = KvQueries(cache_tokens=make_sequences(rng, KV_CACHE_ROWS))
+    with g.round() as r:
+        q.cached = r.call("model.logits_cached", q.cache_tokens)
+        for _ in range(KV_PAIRS):
+            large = int(rng.integers(*KV_LARGE))
+            sizes = {"large": large, "small": large // KV_SMALL_FRACTION}
+            pair: dict[str, Any] = {"gumbel": {}, "generate": {}, "logits": {}}
+            for size, n in sizes.items():
+                pair["gumbel"][size] = gumbel_noise(rng, n)
+                pair["generate"][size] = r.call("model.generate", pair["gumbel"][size])
+                pair["logits"][size] = r.call("model.logits", make_sequences(rng, n))
+            q.pairs.append(pair)
+    return q
+
+
+def kv_second_round(g, rng: np.random.Generator, q: KvQueries) -> None:
+    """The model's full pass, in a fresh process that has seen none of the first round, on the cache's
+    sequences, as many fresh decoys and every generated sequence (when every generate call answered), shuffled."""
+    try:
+        generated = [generated_tokens(call) for call, _ in q.generated()]
+    except SandboxError:
+        generated = []  # check_kv_speed reports the error; the cache's logits are still checked
+    q.checked = Interleaved(rng, q.cache_tokens, make_sequences(rng, KV_CACHE_ROWS), *generated)
+    with g.round() as r:
+        q.full = [r.call("model.logits", rows) for rows in q.checked.rows.split(KV_CHUNK)]
+
+
+def full_pass(q: KvQueries) -> list[torch.Tensor]:
+    """The second round's logits, split back into the groups: the cache's rows, the decoys, each generate call's."""
+    return q.checked.split(torch.cat([call.value for call in q.full]))
+
+
+def check_kv_cache(g, q: KvQueries) -> None:
+    """logits_cached (first round) against logits (second round, another process) on the same fresh rows."""
+    full, cached = log_probs(full_pass(q)[0]), log_probs(q.cached.value)
     diff = (full - cached).abs().amax(dim=(0, 2))                          # per position
     t = int(torch.nonzero(diff > TOL).flatten()[0]) if bool((diff > TOL).any()) else 0
-    ratio = cached_seconds / max(full_seconds, 1e-6)
     g.metric("kv_cache", float(diff.max()),
-                    hint=f"The first large difference is at position {t}. Check the positions you add for new "
-                         "tokens (start offset), that cached keys and values are appended in order, and that a "
-                         "new query sees every cached key (no mask is needed within the cache).",
-                    note=f"logits_cached took {ratio:.1f}x the time of one full pass (16 sequences)")
+             hint=f"The first large difference is at position {t}. Check the positions you add for new "
+                  "tokens (start offset), that cached keys and values are appended in order, and that a "
+                  "new query sees every cached key (no mask is needed within the cache).",
+             note=f"logits_cached took {q.cached.seconds:.3f} s for {KV_CACHE_ROWS} sequences")
 
 
-def timed_logits(g, tokens: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """model.logits and the seconds the grader measured for the call (sending, computing, returning)."""
-    return g.timed_call("model.logits", tokens.contiguous())
+def generation_mismatches(tokens: torch.Tensor, gumbel: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Where token t of a row is not argmax_v log_softmax(logits)[t, v] + gumbel[t, v] (ties within TOL
+    count as the argmax): bool [n, T]."""
+    scores = log_probs(logits) + gumbel
+    chosen = scores.gather(-1, tokens[..., None])[..., 0]
+    return chosen < scores.amax(dim=-1) - TOL
 
 
-def uncached_generation(g, gen: torch.Generator) -> tuple[torch.Tensor, list[float]]:
-    """The grader's own ancestral sampling without a cache: step t runs the student's model.logits on the
-    whole prefix (tokens 0..t, token t a placeholder that causality makes irrelevant) and samples token t
-    from softmax(logits[:, t]). Returns the tokens [KV_ROWS, T] and the seconds of each of the 64 calls."""
-    tokens = torch.zeros((KV_ROWS, T), dtype=torch.long)
-    seconds = []
-    for t in range(T):
-        logits, spent = timed_logits(g, tokens[:, : t + 1])                 # [n, t+1, V]
-        seconds.append(spent)
-        tokens[:, t] = torch.multinomial(torch.softmax(logits[:, t], dim=-1), 1, generator=gen)[:, 0]
-    return tokens, seconds
+def kv_timings(q: KvQueries) -> list[dict[str, float]]:
+    """Per pair: the per-row cost of generate and of the full pass (the large call's seconds minus the small
+    one's, so that a call's fixed cost, and any constant delay in it, cancels), and their ratio."""
+    rounds = []
+    for pair in q.pairs:
+        rows = pair["gumbel"]["large"].shape[0] - pair["gumbel"]["small"].shape[0]
+        generate = pair["generate"]["large"].seconds - pair["generate"]["small"].seconds
+        full = pair["logits"]["large"].seconds - pair["logits"]["small"].seconds
+        rounds.append({"rows": rows, "generate": generate, "full": full,
+                       "ratio": max(generate, 0.0) / full if full > 0 else math.inf})
+    return rounds
 
 
-def check_kv_speed(g, rng: np.random.Generator) -> None:
+def check_kv_speed(g, q: KvQueries) -> None:
     if not g.requires("kv_speed", "kv_cache", failed="Not measured: the KV-cache check did not pass (see it), and "
                       "a fast cache only counts when its logits equal those of the full pass."):
         return
-    gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
-    one = torch.zeros((1, 1), dtype=torch.long)
-    full_tokens = make_sequences(rng, KV_ROWS)
-    rounds, generated = [], None
-    for _ in range(KV_ROUNDS):
-        # Each round measures every kind of call within a second or two, so all share the machine's load.
-        overhead = min(timed_logits(g, one)[1] for _ in range(OVERHEAD_CALLS))
-        full = min(timed_logits(g, full_tokens)[1] for _ in range(FULL_CALLS))
-        generated, steps = uncached_generation(g, gen)
-        cached = min(timed_samples(g, KV_ROWS, seed=int(rng.integers(2**31 - 1)))[1] for _ in range(SAMPLE_CALLS))
-        # The model's work in a call is its time minus that of a call that does almost nothing (the fixed
-        # cost of calling, and any constant delay inside model.logits). A prefix of L tokens is at most L/64
-        # of the work of a full sequence (attention is even cheaper), so each step's work is capped at
-        # PREFIX_SLACK times that share of the full pass: calls on prefixes, which no other check makes,
-        # gain nothing from being slow on purpose.
-        caps = [PREFIX_SLACK * (t + 1) / T * max(full - overhead, 0.0) for t in range(T)]
-        work = sum(min(max(s - overhead, 0.0), cap) for s, cap in zip(steps, caps, strict=True))
-        capped = sum(max(s - overhead, 0.0) > cap for s, cap in zip(steps, caps, strict=True))
-        rounds.append({"ratio": work / max(cached - overhead, 1e-4), "uncached": sum(steps), "work": work,
-                       "capped": capped, "full": full, "cached": cached, "overhead": overhead})
+    generated = [(generated_tokens(call), gumbel) for call, gumbel in q.generated()]
+    wrong, total, example = 0, 0, ""
+    for (tokens, gumbel), logits in zip(generated, full_pass(q)[2:], strict=True):
+        bad = generation_mismatches(tokens, gumbel, logits)
+        wrong, total = wrong + int(bad.sum()), total + bad.numel()
+        if bad.any() and not example:
+            b, t = (int(i) for i in torch.nonzero(bad)[0])
+            example = (f" E.g. row {b}, position {t}: you returned token {int(tokens[b, t])}, but your model.logits "
+                       f"on that row, plus the noise, is largest at token "
+                       f"{int((log_probs(logits[b, t]) + gumbel[b, t]).argmax())}.")
+    if wrong:
+        g.record("kv_speed", False, f"Not counted: {wrong} of the {total} tokens your model.generate returned are not "
+                 "the argmax of your model.logits plus the grader's noise at that position (your model.logits was "
+                 "asked afterwards, in another process, on the sequences you generated)." + example + " Draw each "
+                 "token as argmax(logits[:, t] + gumbel[:, t]) from the logits of the tokens generated so far, "
+                 "through your cache, and use nothing prepared in advance.",
+                 value=math.inf, note=f"{wrong} of {total} generated tokens inconsistent with model.logits")
+        return
+    rounds = kv_timings(q)
     median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
-    ratio, cached, uncached, overhead = median["ratio"], median["cached"], median["uncached"], median["overhead"]
-    detail = (f"In the median of {KV_ROUNDS} rounds your model.sample({KV_ROWS}) took {1e3 * cached:.0f} ms; the "
-              f"grader's generation of {KV_ROWS} sequences without a cache, 64 calls of your model.logits on the "
-              "growing prefix, took "
-              f"{1e3 * uncached:.0f} ms ({1e3 * overhead:.1f} ms per call is the cost of calling at all and "
-              "is subtracted from each call).")
-    g.metric("kv_speed", ratio, detail=detail,
-             hint="Make sample() use your cache: run the model on the BOS token once, then feed only the "
-                  "newly drawn token at each step (forward(token, caches, start=t)), so that every step costs one "
-                  "query against the cached keys and values instead of a pass over the whole prefix.",
-             note="rounds (ratio, uncached s, its work after overhead and caps, steps capped, full pass s, "
-                  "cached s, overhead s): " + "; ".join(
-                      f"{r['ratio']:.2f}, {r['uncached']:.3f}, {r['work']:.3f}, {r['capped']}, {r['full']:.4f}, "
-                      f"{r['cached']:.4f}, {r['overhead']:.5f}" for r in rounds)
-                  + " (many capped steps: prefixes slower than the full pass); copy rate of the grader's uncached "
-                  f"generation {float(copy_indicator(generated).mean()):.4f}")
+    g.metric("kv_speed", median["ratio"],
+             detail=f"In the median of {KV_PAIRS} pairs of calls, {median['rows']} more sequences cost your "
+                    f"model.generate {1e3 * median['generate']:.0f} ms more and your model.logits (one pass over "
+                    f"whole sequences) {1e3 * median['full']:.1f} ms more.",
+             hint="Make generate use your cache: run the model on the BOS token once, then feed only the newly drawn "
+                  "token at each step (forward(token, caches, start=t)), so that every step costs one query "
+                  "against the cached keys and values instead of a pass over the whole prefix.",
+             note="pairs (rows, generate s, full pass s, ratio): " + "; ".join(
+                 f"{r['rows']}, {r['generate']:.4f}, {r['full']:.4f}, {r['ratio']:.2f}" for r in rounds))
 
 
 def check_sampling_statistics(g, rng: np.random.Generator, train: torch.Tensor) -> torch.Tensor:
@@ -380,9 +457,10 @@ def draw_feedback(fig: Figure, expected: torch.Tensor | None, samples: torch.Ten
 
 # ---- C tier: binarised digits ----
 
-def digits_split(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train [1397, 64], held-out [400, 64]), split by the secret seed."""
-    return secret_split(rng, N_DIGITS_TEST)
+def digit_source(rng: np.random.Generator) -> DigitMixture:
+    """This run's secret source of binary digit images (grader/checklib/digit_mixtures.py): a secret region
+    of the staff decoder's latent space, whose exact density the grader knows."""
+    return DigitMixture.draw(StaffDecoder.load(HIDDEN / "digit_source.safetensors"), rng)
 
 
 def independent_nll(train: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
@@ -463,7 +541,7 @@ def draw_digits(g, n: int, seed: int) -> torch.Tensor:
     return s
 
 
-def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor) -> torch.Tensor:
+def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor, source: DigitMixture) -> torch.Tensor:
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=3)]
     many = draw_digits(g, N_DIGIT_SAMPLES, seeds[0])
     binary = bool(((many == 0) | (many == 1)).all())
@@ -486,7 +564,12 @@ def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor) -> to
     with g.round():  # as in check_seed: reproducible across processes, not by memory
         again = draw_digits(g, 256, seeds[1])
     other = draw_digits(g, 256, seeds[2])
+    # Simple digits of a sharp source recur: a fresh image often equals some training image (measured 15-28 %
+    # of fresh images against 2000 training images). So the copies of training images are compared with the
+    # copies of an as large set of fresh images from the same source: a model of the source equals either as
+    # often; one that replays its training images equals the training set far more often.
     copied = exact_copy_fraction(many.numpy(), train.numpy()) if binary else 0.0
+    by_chance = exact_copy_fraction(many.numpy(), source.sample(rng, len(train)).numpy()) if binary else 0.0
     problems = []
     if not binary:
         problems.append("some values are not 0 or 1 (draw each pixel with torch.bernoulli)")
@@ -496,43 +579,83 @@ def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor) -> to
     if float((first != other).any(dim=-1).double().mean()) < 0.5:
         problems.append("another seed gave mostly the same images (use the seed argument, and draw rather than "
                         "threshold)")
-    if copied > DIGITS_COPY_LIMIT:
-        problems.append(f"{copied:.0%} of the samples are exact copies of training images (at most "
-                        f"{DIGITS_COPY_LIMIT:.0%} allowed): sample from the model, never return stored data")
+    if copied - by_chance > DIGITS_EXTRA_COPIES:
+        problems.append(f"{copied:.0%} of the samples equal a training image, but only {by_chance:.0%} equal one of "
+                        f"as many fresh images of the same source (at most {DIGITS_EXTRA_COPIES:.0%} more allowed): "
+                        "sample from the model, never return stored data")
     g.record("digits_sample_seed", not problems,
              "Binary samples; the same seed reproduces them and another seed changes them; "
-             f"{copied:.1%} equal a training image." if not problems else "Problems: " + "; ".join(problems) + ".",
-             value=copied, note=f"exact copies of training images {copied:.4f}")
+             f"{copied:.1%} equal a training image ({by_chance:.1%} equal one of as many fresh images)."
+             if not problems else "Problems: " + "; ".join(problems) + ".",
+             value=copied - by_chance, note=f"exact copies of training images {copied:.4f}, of fresh images "
+                                            f"{by_chance:.4f}")
     return many
 
 
-def check_digits_nll(g, train: torch.Tensor, test: torch.Tensor, causal_ok: bool) -> None:
-    logits = g.call("digits_model.logits", test)
-    nll = float(bernoulli_nll(logits, test).mean())
-    independent = float(independent_nll(train, test).mean())
-    linear = float(linear_autoregressive_nll(train, test).mean())
-    seen = train[:N_DIGITS_TEST]
-    train_nll = float(bernoulli_nll(g.call("digits_model.logits", seen), seen).mean())
-    bits = nll / (PIXELS * math.log(2))
-    note = (f"held-out nll {nll:.3f} ({bits:.4f} bits/pixel); the grader's baselines on the same images: "
-            f"independent pixels {independent:.3f}, linear autoregressive {linear:.3f}; nll on 400 training "
-            f"images {train_nll:.3f}, generalisation gap {nll - train_nll:.3f} nats (the reference: 2-3; near 0 or "
-            "below with a low held-out nll suggests training on the public held-out images)")
-    summary = (f"Your held-out NLL is {nll:.3f} nats per image ({bits:.3f} bits per pixel); independent pixels "
+@dataclass
+class DigitScores:
+    """-log p(x) per image (nats) on the held-out images: the model's, the source's exact one, the grader's
+    independent-pixel baseline; and the model's on some of its training images (the staff note)."""
+
+    model: torch.Tensor
+    source: torch.Tensor
+    independent: torch.Tensor
+    train_excess: float
+    linear: float
+    inside: float            # the share of the model's outputs in [0, 1] (probabilities instead of logits)
+
+    @property
+    def excess(self) -> float:
+        return float((self.model - self.source).mean())
+
+    @property
+    def excess_se(self) -> float:
+        return float((self.model - self.source).std() / math.sqrt(len(self.model)))
+
+
+def score_digits(g, rng: np.random.Generator, train: torch.Tensor, test: torch.Tensor,
+                 source: DigitMixture) -> DigitScores:
+    """The held-out images (scored) in one shuffled batch with training images (the staff gap note) and fresh
+    decoys: no row's position or company tells what it is for."""
+    batch = Interleaved(rng, test, train[:N_DIGITS_GAP], source.sample(rng, N_DIGITS_DECOYS))
+    held_out, seen, _ = batch.split(g.call("digits_model.logits", batch.rows))
+    train_excess = float((bernoulli_nll(seen, train[:N_DIGITS_GAP]) + source.log_prob(train[:N_DIGITS_GAP])).mean())
+    linear = float((linear_autoregressive_nll(train, test) + source.log_prob(test)).mean())
+    return DigitScores(bernoulli_nll(held_out, test), -source.log_prob(test), independent_nll(train, test),
+                       train_excess, linear, float(((held_out >= 0) & (held_out <= 1)).double().mean()))
+
+
+def check_digits_nll(g, scores: DigitScores, causal_ok: bool) -> None:
+    excess, se = scores.excess, scores.excess_se
+    nll, source_nll = float(scores.model.mean()), float(scores.source.mean())
+    independent = float(scores.independent.mean())
+    note = (f"held-out nll {nll:.3f}, the source's {source_nll:.3f}, excess {excess:.3f} (se {se:.3f}); the "
+            f"grader's baselines' excess: independent pixels {independent - source_nll:.3f}, linear autoregressive "
+            f"{scores.linear:.3f}; excess on {N_DIGITS_GAP} training images {scores.train_excess:.3f}, generalisation "
+            f"gap {excess - scores.train_excess:.3f} nats (the reference: about 1)")
+    summary = (f"Your held-out NLL is {nll:.3f} nats per image; the source that drew these images scores "
+               f"{source_nll:.3f} on them (its exact NLL), so yours is {abs(excess):.3f} {'above' if excess >= 0 else 'below'} "
+               "it. Independent pixels "
                f"fitted by the grader on your training images score {independent:.3f}.")
+    reason = ""
     if not causal_ok:
-        g.record("digits_nll", False, f"Not counted: your digits model is not autoregressive (see the causality "
-                 f"check), so {nll:.3f} nats is not a likelihood. {summary}", value=nll, note=note)
-        g.record("digits_beats_independent", False, "Not counted: your digits model is not autoregressive (see "
-                 "the causality check).", value=independent - nll, note=note)
+        reason = ("your digits model is not autoregressive (see the causality check), so these numbers are not "
+                  "likelihoods")
+    elif excess < -DIGITS_FLOOR_SDS * se:
+        reason = (f"your NLL is {-excess:.3f} nats per image BELOW the exact NLL of the source that drew these "
+                  f"images ({-excess / se:.1f} standard errors). No model can do better than the source on average "
+                  "on images it has never seen, so your logits are not the conditionals of one distribution: does "
+                  "the logit of a pixel depend on other images in the batch, or on what the model saw before?")
+    if reason:
+        g.record("digits_nll", False, f"Not counted: {reason}. {summary}", value=excess, note=note)
+        g.record("digits_beats_independent", False, f"Not counted: {reason}.", value=independent - nll, note=note)
         return
-    inside = float(((logits >= 0) & (logits <= 1)).double().mean())
     hint = summary + (" Train longer or with a learning-rate schedule, use more hidden units, and check that the "
                       "loss is binary_cross_entropy_with_logits summed over the 64 pixels.")
-    if inside > 0.99:
-        hint = (f"{inside:.0%} of your outputs lie in [0, 1]: digits_model.logits seems to return probabilities "
+    if scores.inside > 0.99:
+        hint = (f"{scores.inside:.0%} of your outputs lie in [0, 1]: digits_model.logits seems to return probabilities "
                 "(a sigmoid at the end). Return the logits; the grader applies the sigmoid itself. ") + hint
-    g.metric("digits_nll", nll, hint=hint, note=note)
+    g.metric("digits_nll", excess, hint=hint, note=note)
     g.metric("digits_beats_independent", independent - nll, hint=hint, note=note)
 
 
@@ -549,12 +672,13 @@ def draw_digits_feedback(fig: Figure, train: torch.Tensor, samples: torch.Tensor
 
 def grade(g) -> None:
     # Independent streams from the secret seed: the training data the student receives reveals nothing
-    # about the test data, the probes or the split of the digits.
-    train_rng, test_rng, probe_rng, split_rng, digits_rng, kv_rng = (
+    # about the test data, the probes or the digit source.
+    train_rng, test_rng, probe_rng, source_rng, digits_rng, kv_rng = (
         np.random.default_rng(int(s)) for s in g.rng.integers(2**62, size=6))
     train = make_sequences(train_rng, N_TRAIN)
     test = make_sequences(test_rng, N_TEST)
-    digits_train, digits_test = digits_split(split_rng)
+    source = digit_source(source_rng)
+    digits_train, digits_test = source.sample(source_rng, N_DIGITS_TRAIN), source.sample(source_rng, N_DIGITS_TEST)
     digits_budget = DIGITS_BUDGET_FRACTION * g.train_seconds
 
     # Both trainings first, in one training sandbox: what they print is the student's to see.
@@ -585,7 +709,7 @@ def grade(g) -> None:
     with g.section("digits_causal"):
         digits_causal_ok = check_digits_causality(g, digits_rng, digits_train)
     with g.section("digits_samples", "digits_sample_seed"):
-        digit_samples = check_digits_samples(g, digits_rng, digits_train)
+        digit_samples = check_digits_samples(g, digits_rng, digits_train, source)
 
     expected = None
     g.progress("computing your test likelihood")
@@ -593,14 +717,19 @@ def grade(g) -> None:
         expected = check_nll(g, test, causal_ok)
     g.progress("computing your held-out likelihood of digits")
     with g.section("digits_nll", "digits_beats_independent"):
-        check_digits_nll(g, digits_train, digits_test, digits_causal_ok)
+        check_digits_nll(g, score_digits(g, digits_rng, digits_train, digits_test, source), digits_causal_ok)
 
     # The optional A tier last: a slow or crashing cache must not cost the E and C checks.
-    with g.section("kv_cache"):
-        check_kv_cache(g, probe_rng)
     g.progress("timing your KV cache")
-    with g.section("kv_speed"):
-        check_kv_speed(g, kv_rng)
+    kv = None
+    with g.section("kv_cache", "kv_speed"):
+        kv = kv_first_round(g, kv_rng)
+        kv_second_round(g, kv_rng, kv)
+    if kv is not None and kv.full:
+        with g.section("kv_cache"):
+            check_kv_cache(g, kv)
+        with g.section("kv_speed"):
+            check_kv_speed(g, kv)
 
     if expected is not None or samples is not None:
         g.figure("nll-and-samples", "Left: the grader's test NLL per position against the entropy floor. Right: 16 of "

@@ -81,9 +81,17 @@ class TinyTransformer(nn.Module):
 
     @torch.no_grad()
     def logits_cached(self, tokens: torch.Tensor) -> torch.Tensor:
-        """A tier (optional): the same logits as `logits`, fed one position at a time with a key/value cache.
-        Use the same cache in `sample`: the grader times your sampler against generation without a cache."""
+        """A tier (optional): the same logits as `logits`, fed one position at a time with a key/value cache."""
         raise NotImplementedError("logits_cached is the optional A-tier extension")
+
+    @torch.no_grad()
+    def generate(self, gumbel: torch.Tensor) -> torch.Tensor:
+        """A tier (optional): sampling through your key/value cache with the grader's randomness. gumbel is
+        float32 [n,T,V]; return int64 [n,T] (without BOS) where token t of row b is
+        argmax_v logits[b, t, v] + gumbel[b, t, v], the logits of your model given the tokens generated so
+        far (the Gumbel-max trick: the same as drawing from softmax(logits)). The grader times this call and
+        checks every token against your `logits` afterwards; share the loop with `sample`."""
+        raise NotImplementedError("generate is the optional A-tier extension")
 
 
 def pick(logits: torch.Tensor, temperature: float, top_k: int, gen: torch.Generator) -> torch.Tensor:

@@ -3,19 +3,28 @@
 The grader draws fresh sequences from the same source with a seed you don't know, so there is nothing
 to gain by memorising a sample.
 
-C tier: the binarised digits. The grader uses scikit-learn's 1797 digits, split with a secret seed that
-changes every run: 400 images are held out and your fit_digits() sees the other 1397. `digits_split(seed)`
-makes a split of the same kind. Those functions need scikit-learn on your machine (pip install
-scikit-learn); the grader's sandbox does not have it, so autoregressive.py and made.py must not import
-this file.
+C tier: binary 8x8 digit images. The grader never scores you on the public digits: a held-out split of
+a public set is not secret (the public set minus your training rows *is* the held-out set). Every image
+of a grading run is drawn afresh from a secret source of digit-like images whose exact density the
+grader knows (a different source every run), and your NLL is reported as its *excess* over that source's
+own NLL on the same images. `practice_source(seed)` builds a source of the same kind from the public
+digits (a mixture of independent-pixel components, so its exact log p(x) is known too): draw training and
+held-out images from it and compare `digits_excess(logits, x, source)` with the C threshold. It is not
+the grader's source, and it is harder for MADE (its 1024 components are separate digits; the grader's lie
+on smooth regions of a staff model's latent space): the reference scores about 5 nats above it, about 1
+above the grader's. `digits_split(seed)` still gives a random split of the public digits for quick
+experiments. These functions need scikit-learn on your machine (pip install scikit-learn); the grader's
+sandbox does not have it, so autoregressive.py and made.py must not import this file.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn.functional import logsigmoid
 
 V, T, LAG, P_COPY = 16, 64, 8, 0.8
 P_SAME = P_COPY + (1 - P_COPY) / V            # 0.8125: probability that x_t = x_{t-8}
@@ -75,6 +84,7 @@ def copy_rate(samples: torch.Tensor) -> float:
 # ---- C tier: binarised digits ----
 
 N_DIGITS_TEST = 400
+N_DIGITS_TRAIN = 2000      # the number of images the grader's fit_digits() call gets
 
 
 def load_binary_digits() -> torch.Tensor:
@@ -90,6 +100,45 @@ def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     x = load_binary_digits()
     order = torch.from_numpy(np.random.default_rng(seed).permutation(x.shape[0]))
     return x[order[N_DIGITS_TEST:]], x[order[:N_DIGITS_TEST]]
+
+
+@dataclass(frozen=True)
+class MixtureSource:
+    """A uniform mixture of independent-pixel Bernoulli components, logits [M, 64]: exact density."""
+
+    logits: torch.Tensor
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """n images float32 [n, 64] in {0, 1}: a component uniformly, then every pixel independently."""
+        gen = torch.Generator().manual_seed(seed)
+        component = torch.randint(0, len(self.logits), (n,), generator=gen)
+        return torch.bernoulli(torch.sigmoid(self.logits[component]), generator=gen).float()
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact log p(x) [n] in nats, float64."""
+        ones, zeros = logsigmoid(self.logits), logsigmoid(-self.logits)
+        per_component = x.double() @ (ones - zeros).T + zeros.sum(-1)
+        return torch.logsumexp(per_component, dim=1) - math.log(len(self.logits))
+
+
+def practice_source(seed: int = 0, components: int = 1024) -> MixtureSource:
+    """A digit-like source of the grader's kind, built from the public grey-level digits: each component is
+    one random digit's ink, sharpened by a factor drawn from the seed. The grader's own source is secret and
+    per run: it is made the same way from a staff model's latent space, so its digits, styles and sharpness
+    differ."""
+    from sklearn.datasets import load_digits
+
+    rng = np.random.default_rng(seed)
+    grey = torch.from_numpy(load_digits().data / 16.0)
+    chosen = grey[torch.from_numpy(rng.choice(len(grey), components, replace=False))]
+    return MixtureSource((chosen - 0.5) * float(rng.uniform(12.0, 16.0)))
+
+
+def digits_excess(logits: torch.Tensor, x: torch.Tensor, source: MixtureSource) -> float:
+    """What the grader's digits NLL check compares with its threshold: your -log p(x) (`digits_nll`) minus
+    the source's exact -log p(x) of the same images, in nats per image. 0 is the best any model can do on
+    average on images it has not seen; clearly below 0 is not a likelihood."""
+    return digits_nll(logits, x) + float(source.log_prob(x).mean())
 
 
 def digits_nll(logits: torch.Tensor, x: torch.Tensor) -> float:

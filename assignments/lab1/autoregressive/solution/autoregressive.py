@@ -101,12 +101,23 @@ class TinyTransformer(nn.Module):
     def sample(self, n: int, *, temperature: float = 1.0, top_k: int = 0, seed: int = 0) -> torch.Tensor:
         """n sequences int64 [n,T]. temperature 0 = greedy (argmax); top_k > 0 keeps the k largest logits."""
         gen = torch.Generator().manual_seed(int(seed))
+        return self.generate_with(int(n), lambda logits, t: pick(logits, temperature, top_k, gen))
+
+    @torch.no_grad()
+    def generate(self, gumbel: torch.Tensor) -> torch.Tensor:
+        """A tier: sequences int64 [n,T] whose token t is argmax(logits_t + gumbel[:, t]), a draw from
+        softmax(logits_t) with the grader's randomness (the Gumbel-max trick)."""
+        return self.generate_with(gumbel.shape[0], lambda logits, t: (logits + gumbel[:, t]).argmax(dim=-1))
+
+    def generate_with(self, n: int, choose) -> torch.Tensor:
+        """Ancestral sampling through the KV cache: one new position per step; choose(logits [n,V], t) picks
+        token t of every row."""
         caches: list[dict] = [{} for _ in self.layers]
-        token = torch.full((int(n), 1), BOS, dtype=torch.long)
+        token = torch.full((n, 1), BOS, dtype=torch.long)
         out = []
         for t in range(SEQ_LEN):
             logits = self.forward(token, caches, start=t)[:, -1]        # [n,V]: the next token
-            token = pick(logits, temperature, top_k, gen)[:, None]
+            token = choose(logits, t)[:, None]
             out.append(token)
         return torch.cat(out, dim=1)
 
