@@ -1,0 +1,85 @@
+"""Points only for earned work, the autoregressive part (issue 19, items 3 and 4): attacks that try to score
+without doing the work, each graded against the same effort done honestly (its CHEAT switch off), on both
+backends.
+
+- a reconstructed held-out set: fit_digits trains on its images plus scikit-learn's 1797 public digits (shipped
+  with the submission, weighted four times). When the C tier held out a secret split of the public digits, the
+  public set minus the training rows was the held-out set; now every image is a fresh draw of the run's secret
+  source, and the public digits are not that source;
+- a pool of KV outputs prepared in fit: a sampler without a cache, whose fit keeps a pool of generated sequences
+  in the model's state and whose generate() and sample() return them at once (the old speed check timed
+  model.sample, whose output it could not check; now the timed call is generate on the grader's own noise, and
+  every token is checked afterwards against model.logits in a fresh process).
+
+Both attacks are the same two files with one switch each, so their honest twins are the same submission, graded
+once per backend: 3 sandbox runs per backend with the fast variant's 2 s of training (measured: 130 s in all
+on the 2-core machine under load, over the 90 s aimed at).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from grader.parts import load_part
+
+from .conftest import HERE, Outcome, fast_variant, honest_twin
+
+pytestmark = [pytest.mark.sandbox]
+
+_twins: dict[tuple[str, str], Outcome] = {}
+
+# After 2 s of training an honest model lands near these thresholds, on either side depending on how many steps
+# a loaded machine allowed (the pool attack also trains for less, to make its pool in time), so attack and twin
+# are not compared on them; each test asserts instead what its cheat aims at.
+TRAINING_LUCK = {"nll", "nll_tight", "copy_rate", "temperature", "digits_nll", "digits_beats_independent",
+                 "digits_samples"}
+
+
+@pytest.fixture
+def ar_part():
+    return fast_variant(load_part("autoregressive"), run_seconds=90.0, call_seconds=30.0)
+
+
+def digest(folder: Path) -> str:
+    return hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sorted(folder.iterdir()))).hexdigest()
+
+
+def graded_with_twin(run, backend: str, ar_part, attack: str, tmp_path: Path) -> tuple[Outcome, Outcome]:
+    outcome: Outcome = run(HERE / attack, part_spec=ar_part)
+    twin = honest_twin(HERE / attack, tmp_path)
+    key = (backend, digest(twin))
+    if key not in _twins:
+        _twins[key] = run(twin, part_spec=ar_part)
+    honest = _twins[key]
+    gained = outcome.passed - honest.passed - TRAINING_LUCK
+    assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
+    earned = sum(c.points for c in outcome.report.checks if c.name not in TRAINING_LUCK)
+    assert earned <= sum(c.points for c in honest.report.checks if c.name not in TRAINING_LUCK), outcome.explain()
+    return outcome, honest
+
+
+def test_the_public_digits_are_not_the_held_out_set(run, backend, ar_part, tmp_path):
+    outcome, honest = graded_with_twin(run, backend, ar_part, "attacks_ar_public_digits", tmp_path)
+    found = {c.name: c for c in outcome.report.checks}
+    twin = {c.name: c for c in honest.report.checks}
+    assert found["digits_causal"].passed, found["digits_causal"].feedback        # a valid likelihood, and a poor one
+    assert not found["digits_nll"].passed, found["digits_nll"].feedback
+    assert found["digits_nll"].value > twin["digits_nll"].value + 0.5, (found["digits_nll"].feedback,
+                                                                         twin["digits_nll"].feedback)
+
+
+def test_a_pool_of_sequences_made_in_fit_is_not_a_cache(run, backend, ar_part, tmp_path):
+    outcome, honest = graded_with_twin(run, backend, ar_part, "attacks_ar_kv_pool", tmp_path)
+    found = {c.name: c for c in outcome.report.checks}
+    assert not found["kv_speed"].passed, found["kv_speed"].feedback
+    # Its logits_cached is honest, so the pool is refused by the token check ("Not counted"). On bwrap the attack's
+    # A-tier round has been seen killed (SIGKILL) while importing the module, which leaves both A checks "Not
+    # checked": no gain either way, but not the mechanism this test is about (see the issue's notes).
+    if found["kv_cache"].passed:
+        assert found["kv_speed"].feedback.startswith("Not counted"), found["kv_speed"].feedback
+    twin = {c.name: c for c in honest.report.checks}
+    assert not twin["kv_speed"].passed and not twin["kv_speed"].feedback.startswith("Not counted"), \
+        twin["kv_speed"].feedback                                                 # valid, and as slow as it is
