@@ -8,8 +8,11 @@ of that mixture on the linear path and Euler samples of it; for the GAN, a gener
 and pushes z[:, 1:] through the mode's Cholesky factor.
 
 Short budgets (diffusion 4 s, the GAN 3 s per training), so that 8 sandbox runs take about a minute (58.6 s measured
-on the 2-core machine, both backends). Diffusion: no gain; flow matching learns a constellation in the 2.8 s the
-reference trains here (its honest twin passes every check the oracle passes, the velocity check included). The GAN:
+on the 2-core machine, both backends). Diffusion: **not defended either** — flow matching learns a constellation
+in the 2.8 s the reference trains here, so on a quiet machine the honest twin passes every check the oracle passes
+(the velocity check included), but on a loaded one it does not and the oracle gains the sample and velocity checks;
+the test asserts the examiner flag and xfails with any gain. No sample, velocity or score check can tell a fitted
+Gaussian mixture from a trained model when the data are a Gaussian mixture. The GAN:
 **not defended** — its data are still the ring (a constellation was tried: the reference's mode balance passed on 1
 of 3 seeds, so it was not landed) and the oracle passes the four sample-quality checks that a GAN trained for 3 s
 does not; no check sees a discriminator. The test asserts what holds (the gain is confined to those four checks, and
@@ -37,19 +40,19 @@ def graded_pair(run, spec, attack: Path, tmp_path: Path) -> tuple[Outcome, Outco
     return run(attack, part_spec=spec), run(honest_twin(attack, tmp_path), part_spec=spec)
 
 
-def no_gain(run, spec, attack: Path, tmp_path: Path) -> tuple[Outcome, Outcome]:
-    outcome, honest = graded_pair(run, spec, attack, tmp_path)
-    gained = outcome.passed - honest.passed
-    assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
-    assert outcome.report.points <= honest.report.points, outcome.explain()
-    return outcome, honest
-
-
-def test_a_fitted_mixture_oracle_earns_nothing_in_diffusion(run, tmp_path):
+def test_a_fitted_mixture_oracle_in_diffusion_gains_nothing_or_is_named(run, tmp_path):
     spec = fast_variant(load_part("diffusion"), run_seconds=150.0, call_seconds=30.0,
                         train_seconds_cpu=4.0, train_seconds_gpu=4.0)
-    outcome, _ = no_gain(run, spec, HERE / "attacks_diffusion_oracle", tmp_path)
+    outcome, honest = graded_pair(run, spec, HERE / "attacks_diffusion_oracle", tmp_path)
     assert "EXAMINER FLAG" in outcome.report.staff_log
+    gained = outcome.passed - honest.passed
+    if gained:
+        # Not defended: the honest twin (4 s of training) passes everything the oracle does only when it gets
+        # the whole CPU; on a loaded machine it does not, and a hand-fitted mixture's exact velocity then
+        # earns the sample and velocity checks. No check yet asks for evidence a formula cannot give.
+        pytest.xfail(f"not defended: a hand-fitted Gaussian mixture passes {sorted(gained)}, which a diffusion "
+                     "model trained for 4 s did not here")
+    assert outcome.report.points <= honest.report.points, outcome.explain()
 
 
 def test_a_fitted_mixture_oracle_in_gan_gains_at_most_the_sample_checks(run, tmp_path):
