@@ -93,3 +93,41 @@ ensure_cli_and_gettext() {
   say "installing the dd2601 command-line client"
   "$PYTHON" -m pip install -q -e "$REPO_ROOT/cli[check]"
 }
+
+# The whole suite as CI runs it, in about half the time (issue 13: CI under 60 minutes). Most of its time
+# is sandboxes training for a fixed budget, which one core does as fast as two (mdn's reference: 46 s on
+# one core, 45 s on two), so two pytest streams run at once, each pinned (taskset) to half the cores: the
+# sandboxes of a stream get only its cores (a slot is planned from the process's affinity, grader/slots.py)
+# and neither stream's timed work is slowed by the other. The grading stream (calibration, the public
+# tests of every honest solution, the earned-points red team) logs to var/test-logs/grading.log, printed
+# when it ends; the rest prints live. Its bwrap sandboxes run under their own host uid, since the red team
+# asserts that no process of the sandbox uid outlives a run. Tests marked whole_machine (slot timing, the
+# compose stack) run afterwards, alone. DD2601_SERIAL_TESTS=1 runs one stream instead.
+run_in_pinned_streams() {
+  local halves first second grading_log ignore=() grading_status rest_status whole_status
+  cd "$REPO_ROOT"
+  local grading_tests=(tests/test_calibration.py tests/test_public_tests.py tests/test_public_tests_mdn_flows.py
+                       tests/redteam/test_earned_*.py)
+  halves=$("$PYTHON" -c 'import os; c = sorted(os.sched_getaffinity(0)); h = len(c) // 2
+print(",".join(map(str, c[:h])), ",".join(map(str, c[h:])))')
+  read -r first second <<<"$halves"
+  mkdir -p "$VAR_DIR/test-logs"
+  grading_log="$VAR_DIR/test-logs/grading.log"
+  for path in "${grading_tests[@]}"; do ignore+=(--ignore="$path"); done
+  say "two pinned streams: grading on cores $first (log: $grading_log), the rest on cores $second"
+  GRADER_BWRAP_UID=10003 taskset -c "$first" "$PYTHON" -m pytest -p no:cacheprovider -m "not whole_machine" \
+    "${grading_tests[@]}" >"$grading_log" 2>&1 &
+  local grading_pid=$!
+  taskset -c "$second" "$PYTHON" -m pytest -p no:cacheprovider -m "not whole_machine" "${ignore[@]}"
+  rest_status=$?
+  wait "$grading_pid"
+  grading_status=$?
+  say "the grading stream (cores $first)"
+  cat "$grading_log"
+  say "tests that need the whole machine"
+  "$PYTHON" -m pytest -p no:cacheprovider -m whole_machine
+  whole_status=$?
+  [ $whole_status -eq 5 ] && whole_status=0   # none collected
+  for s in $grading_status $rest_status $whole_status; do [ "$s" -ne 0 ] && return "$s"; done
+  return 0
+}

@@ -40,7 +40,7 @@ STACK = REPO / "docker" / "production" / "stack.sh"
 MDN = REPO / "assignments" / "lab1" / "mdn"
 SLOW_HONEST = REPO / "tests" / "redteam" / "baselines" / "slow_honest"
 
-pytestmark = [pytest.mark.stack]
+pytestmark = [pytest.mark.stack, pytest.mark.whole_machine]
 
 
 def free_port() -> int:

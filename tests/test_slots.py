@@ -162,6 +162,7 @@ def run_budgeted(client: docker.DockerClient, slot: Slot | None, label: str, sec
 
 
 @pytest.mark.sandbox
+@pytest.mark.whole_machine
 def test_two_concurrent_cpu_jobs_get_disjoint_cpusets(tmp_path):
     """Two runs' sandboxes alive at once, started through the backend as a run starts them: the engine
     reports a different core set for each."""
@@ -184,6 +185,7 @@ def test_two_concurrent_cpu_jobs_get_disjoint_cpusets(tmp_path):
 
 
 @pytest.mark.sandbox
+@pytest.mark.whole_machine
 def test_a_time_budgeted_training_measures_the_same_alone_or_beside_another_job():
     """Steps done within a fixed budget in slot 0, alone and while slot 1 runs the same job: with slots
     the neighbour cannot take slot 0's core, so the budget buys the same work (the machine's other load
