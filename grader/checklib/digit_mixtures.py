@@ -1,7 +1,6 @@
 """Binary digit images the student cannot hold, from a source whose density the grader knows exactly.
 
-The VAE part scores -log p(x) on held-out binary images (the autoregressive part's C tier still uses a
-secret split of the public digits; its move to this module is not done). A held-out
+The VAE and autoregressive parts score -log p(x) on held-out binary images. A held-out
 split of scikit-learn's public digits is not secret: the public set minus the training rows *is* the
 held-out set, and a model that puts its mass on those 400 images scores about log 400 = 6 nats. So every
 image the part sends is drawn afresh, per run, from a secret source:
