@@ -89,7 +89,12 @@ N_SAMPLE = 256                                  # samples for the copy-rate and 
 TOL = 1e-4                                      # log-probability tolerance (float32 rounding)
 PROBE_POSITIONS = (0, 1, 5, 7, 8, 9, 15, 16, 31, 40, 56, 62, 63)
 TOP_KS = (1, 4)
-HOT_TEMPERATURE = 2.0
+# The sampler's operating points checked against the model's own logits, besides temperature 1 (copy_rate):
+# flattened, sharpened, and top-k after the temperature. A temperature measured at one point only let through
+# a top-k branch that never divides by it (wrong/top_k_ignores_temperature) and a division made only above 1.
+TEMPERATURE_POINTS = ((2.0, 0), (0.5, 0), (2.0, 4))     # (temperature, top_k)
+# The seed is checked at every branch a sampler may have: plain, sharpened, top-k (wrong/top_k_ignores_seed).
+SEED_POINTS = ((1.0, 0), (0.5, 0), (2.0, 4))
 
 KV_PAIRS = 3                                    # pairs of (large, small) calls of generate and of the full pass
 KV_LARGE = (768, 1280)                          # the large calls' rows, drawn per pair (the small: 1/8 of them)
@@ -351,16 +356,56 @@ def check_sampling_statistics(g, rng: np.random.Generator, train: torch.Tensor) 
              hint="Your samples repeat training sequences: sample from your model's distribution, "
                   "never return stored data.")
 
-    hot = get_samples(g, N_SAMPLE, temperature=HOT_TEMPERATURE, top_k=0, seed=int(rng.integers(2**31 - 1)))
-    lp = torch.log_softmax(g.call("model.logits", hot, audience="student") / HOT_TEMPERATURE, dim=-1)
-    predicted = float(lp[:, LAG:].gather(-1, hot[:, :-LAG, None]).exp().mean())
-    measured = float(copy_indicator(hot).mean())
-    g.metric("temperature", abs(measured - predicted),
-             hint=f"At temperature {HOT_TEMPERATURE:g} your samples copy at rate {measured:.3f}, while "
-                  f"softmax(logits / {HOT_TEMPERATURE:g}) of your own model predicts {predicted:.3f}. "
-                  "Divide the logits by the temperature before the softmax.",
-             note=f"measured {measured:.4f}, predicted {predicted:.4f}")
+    check_temperature(g, rng)
     return samples
+
+
+def operating_point(temperature: float, top_k: int) -> str:
+    return f"temperature {temperature:g}" + (f" with top_k = {top_k}" if top_k else " without top-k")
+
+
+def tempered_log_probs(logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
+    """log softmax(logits / temperature), cut to the top_k largest (top_k 0: all): what a sampler at that
+    operating point draws from, in float64."""
+    scaled = logits.double() / temperature
+    if top_k:
+        kth = scaled.topk(top_k, dim=-1).values[..., -1:]
+        scaled = scaled.masked_fill(scaled < kth, -math.inf)
+    return torch.log_softmax(scaled, dim=-1)
+
+
+def temperature_hint(results: list[dict[str, float]], tolerance: float) -> str:
+    """Feedback for the worst operating point, with what the points within tolerance say about where the bug is."""
+    worst = max(results, key=lambda r: r["gap"])
+    fine = [r for r in results if r["gap"] <= tolerance]
+    text = (f"At {operating_point(worst['temperature'], worst['top_k'])} your samples copy the token 8 back at rate "
+            f"{worst['measured']:.3f}, while softmax(logits / {worst['temperature']:g})"
+            + (f" cut to its {worst['top_k']} largest" if worst["top_k"] else "")
+            + f" of your own model.logits predicts {worst['predicted']:.3f}. ")
+    if worst["top_k"] and any(not r["top_k"] and r["temperature"] == worst["temperature"] for r in fine):
+        return text + ("Without top-k the temperature works: apply it in the top-k case too (divide the logits by "
+                       "the temperature first, then keep the k largest).")
+    if worst["temperature"] < 1 and any(r["temperature"] > 1 for r in fine):
+        return text + ("Temperatures above 1 work, this one below 1 does not: divide the logits by the temperature "
+                       "for every temperature > 0 (below 1 it sharpens the distribution).")
+    return text + "Divide the logits by the temperature before the softmax (then apply top-k, if any)."
+
+
+def check_temperature(g, rng: np.random.Generator) -> None:
+    """At each of TEMPERATURE_POINTS: the copy rate of the samples against the rate the model's own tempered
+    (and truncated) softmax predicts at the same positions. The value is the largest gap."""
+    results = []
+    for temperature, top_k in TEMPERATURE_POINTS:
+        tokens = get_samples(g, N_SAMPLE, temperature=temperature, top_k=top_k, seed=int(rng.integers(2**31 - 1)))
+        lp = tempered_log_probs(g.call("model.logits", tokens, audience="student"), temperature, top_k)
+        predicted = float(lp[:, LAG:].gather(-1, tokens[:, :-LAG, None]).exp().mean())
+        measured = float(copy_indicator(tokens).mean())
+        results.append({"temperature": temperature, "top_k": top_k, "measured": measured, "predicted": predicted,
+                        "gap": abs(measured - predicted)})
+    tolerance = g.part.checks["temperature"].threshold
+    g.metric("temperature", max(r["gap"] for r in results), hint=temperature_hint(results, tolerance),
+             note="; ".join(f"{operating_point(r['temperature'], r['top_k'])}: measured {r['measured']:.4f}, "
+                            f"predicted {r['predicted']:.4f}" for r in results))
 
 
 def check_greedy(g, rng: np.random.Generator) -> None:
@@ -404,21 +449,29 @@ def check_top_k(g, rng: np.random.Generator) -> None:
 
 
 def check_seed(g, rng: np.random.Generator) -> None:
+    """The same seed reproduces the samples at every operating point of SEED_POINTS (in a fresh process);
+    another seed changes them at temperature 1."""
     seed_a, seed_b = (int(x) for x in rng.integers(2**31 - 1, size=2))
-    a = get_samples(g, 16, temperature=1.0, top_k=0, seed=seed_a)
+    first = [get_samples(g, 16, temperature=t, top_k=k, seed=seed_a) for t, k in SEED_POINTS]
     with g.round():  # a fresh process: a sampler that remembers its answers cannot look reproducible
-        again = get_samples(g, 16, temperature=1.0, top_k=0, seed=seed_a)
+        again = [get_samples(g, 16, temperature=t, top_k=k, seed=seed_a) for t, k in SEED_POINTS]
+    a = first[0]
     b = get_samples(g, 16, temperature=1.0, top_k=0, seed=seed_b)
-    same = bool(torch.equal(a, again))
+    same = {operating_point(*point): torch.equal(x, y) for point, x, y in zip(SEED_POINTS, first, again, strict=True)}
     differ = float((a != b).any(dim=-1).double().mean())
-    if not same:
-        g.record("seed", False, "Two calls with the same seed gave different samples: create a torch.Generator "
-                 "seeded with `seed` inside sample() and pass it to torch.multinomial.")
+    if not all(same.values()):
+        agree = [point for point, ok in same.items() if ok]
+        g.record("seed", False, "Two calls with the same seed gave different samples at "
+                 + " and at ".join(point for point, ok in same.items() if not ok)
+                 + (f" (at {' and '.join(agree)} they agree)" if agree else "")
+                 + ": create a torch.Generator seeded with `seed` inside sample() and pass it to every "
+                 "torch.multinomial call, in every branch (top-k included).")
     elif differ < 0.5:
         g.record("seed", False, f"Two different seeds gave the same samples in {1 - differ:.0%} of the rows: "
                  "use the seed argument, and sample rather than take the argmax at temperature 1.", value=differ)
     else:
-        g.record("seed", True, "The same seed reproduces the samples; another seed changes them.", value=differ)
+        g.record("seed", True, "The same seed reproduces the samples (at " + ", ".join(same) + "); another seed "
+                 "changes them.", value=differ)
 
 
 def check_nll(g, test: torch.Tensor, causal_ok: bool) -> torch.Tensor:
