@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from grader.checking import ResultInvalid
+from grader.checking import Pending, ResultInvalid
+from grader.checklib.batches import secret_subset
 from grader.checklib.copies import copy_test
 from grader.checklib.modes import Modes, Panel, draw_panels, panels_size
 from grader.checklib.numerics import as_sent, rel_error
@@ -41,9 +42,18 @@ MIN_SHARE = 0.2  # a mode is covered with a fifth of its fair share of high-qual
 SAMPLE_STEPS = 100
 FEW_STEPS = 4
 EULER_STEPS = 100
-TIMING_N = 50_000
-MAX_STEP_RATIO = 10.0  # 4 evaluations cost about 2-4 velocity calls (transfer included), 100 cost ~50
+OTHER_STEPS = (40, 81)  # a secret second step count for the sampler agreement: the E tier's samplers take any
+TIMING_PAIRS = 5
+TIMING_LARGE = (40_000, 60_001)  # rows of every large call of a run (secret); a small call has a quarter of them
+TIMING_SMALL_FRACTION = 4
+# The extra seconds of sample(large, steps=4) over sample(small, steps=4), in units of the extra seconds of
+# velocity(large) over velocity(small), each call's fastest of 5: about the number of evaluations (4, a little
+# less where a velocity call also moves its inputs; 3.9-4.4 for the reference on a loaded machine); a Heun step
+# per `steps` measures 6.6-8.5. The bar sits between them.
+MAX_EVALUATIONS = 5.5
+REPRODUCED_TOL = 1e-4  # the same seed in another process: the same samples up to float32 rounding
 BANDWIDTHS = (0.02, 0.1, 0.5, 2.0)
+WIDE_BANDWIDTHS = BANDWIDTHS[1:]  # the constellation's scale, not a mode's width: blind to how sharp the modes are
 PATHS = ("linear", "cosine")
 N_VELOCITY = 4000  # noisy points at which the velocity is compared with the exact one
 VELOCITY_T_MAX = 0.9  # up to here the exact field is smooth enough to compare point by point
@@ -89,27 +99,71 @@ def score_by_autograd(x: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, path: 
 
 # ---- sample metrics ----
 
-def gram_mean(a: torch.Tensor, b: torch.Tensor, *, same: bool = False) -> float:
+def gram_mean(a: torch.Tensor, b: torch.Tensor, *, same: bool = False,
+              widths: tuple[float, ...] = BANDWIDTHS) -> float:
     """Mean of a sum of Gaussian kernels over all pairs (excluding i = j when a is b)."""
     d2 = torch.cdist(a, b).pow_(2)
-    k = sum(torch.exp(d2 / (-2 * h * h)) for h in BANDWIDTHS)
+    k = sum(torch.exp(d2 / (-2 * h * h)) for h in widths)
     if same:
         n = a.shape[0]
         return float((k.sum() - k.diagonal().sum()) / (n * (n - 1)))
     return float(k.mean())
 
 
-def mmd2(x: torch.Tensor, y: torch.Tensor, yy: float | None = None) -> float:
+def mmd2(x: torch.Tensor, y: torch.Tensor, yy: float | None = None, *,
+         widths: tuple[float, ...] = BANDWIDTHS) -> float:
     """Unbiased MMD^2 with a sum of Gaussian kernels; `yy` is gram_mean(y, y, same=True) if known."""
-    yy = gram_mean(y, y, same=True) if yy is None else yy
-    return gram_mean(x, x, same=True) + yy - 2 * gram_mean(x, y)
+    yy = gram_mean(y, y, same=True, widths=widths) if yy is None else yy
+    return gram_mean(x, x, same=True, widths=widths) + yy - 2 * gram_mean(x, y, widths=widths)
 
 
 def draw_samples(g, n: int, steps: int, seed: int) -> torch.Tensor:
-    s = g.call("model.sample", n, steps=steps, seed=seed)
+    return counted(g.call("model.sample", n, steps=steps, seed=seed), n, steps)
+
+
+def counted(s: torch.Tensor, n: int, steps: int) -> torch.Tensor:
+    """model.sample's answer, if it has the n rows asked for."""
     if s.shape[0] != n:
         raise ResultInvalid(f"model.sample({n}, steps={steps}, seed=...) returned {s.shape[0]} samples, not {n}.")
     return s
+
+
+@dataclass
+class OtherProcess:
+    """What a second, fresh scoring process answers, in a shuffled order: the first sampling seed again (the
+    same samples must come back), the sampler at a secret second step count (it must integrate the same
+    flow at any step count, not at 100 only), and the few-step sampler's timed pairs (calls that look
+    alike: sample and velocity, each at a secret large and a small number of rows; the large samples are
+    the ones scored, so the timed output is the output that counts)."""
+
+    again: Pending
+    other_steps: int
+    at_other_steps: Pending
+    pairs: list[dict[str, dict[str, Pending]]] = field(default_factory=list)  # entry -> "large"/"small" -> call
+
+
+def path_points(g, modes: Modes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points x_t on the linear path of fresh data, t uniform in [0, 1): inputs like the sampler's own."""
+    t = torch.from_numpy(g.rng.uniform(0.0, 1.0, (n, 1)))
+    x = t * torch.from_numpy(modes.sample(g.rng, n)) + (1 - t) * torch.from_numpy(g.rng.standard_normal((n, 2)))
+    return as_sent(x, t)
+
+
+def other_process_round(g, modes: Modes, seeds: list[int]) -> OtherProcess:
+    other_steps = int(g.rng.integers(*OTHER_STEPS))
+    with g.round() as r:
+        queries = OtherProcess(
+            again=r.call("model.sample", N_SAMPLES, steps=SAMPLE_STEPS, seed=seeds[0]), other_steps=other_steps,
+            at_other_steps=r.call("model.sample", N_SAMPLES, steps=other_steps, seed=g.torch_seed()))
+        large = int(g.rng.integers(*TIMING_LARGE))
+        for seed in [*seeds, *(g.torch_seed() for _ in range(TIMING_PAIRS - len(seeds)))]:
+            pair: dict[str, dict[str, Pending]] = {"sample": {}, "velocity": {}}
+            for size, n in (("large", large), ("small", large // TIMING_SMALL_FRACTION)):
+                pair["sample"][size] = r.call("model.sample", n, steps=FEW_STEPS,
+                                              seed=seed if size == "large" else g.torch_seed())
+                pair["velocity"][size] = r.call("model.velocity", *path_points(g, modes, n))
+            queries.pairs.append(pair)
+    return queries
 
 
 # ---- the checks ----
@@ -128,11 +182,13 @@ def grade(g) -> None:
 
     panels: list[tuple[str, torch.Tensor]] = []
     seeds = [g.torch_seed() for _ in range(3)]
-    samples = sample_quality(g, modes, x_train, seeds, panels)
+    g.progress("sampling from your model")
+    second = other_process_round(g, modes, seeds)
+    samples = sample_quality(g, modes, x_train, seeds, second, panels)
     with g.section("no_copies"):
         check_copies(g, modes, x_train, samples[0] if samples else draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seeds[0]))
-    sampler_agreement(g, modes, samples, seeds, panels)
-    few_step(g, modes, seeds, panels)
+    sampler_agreement(g, modes, samples, seeds, second, panels)
+    few_step(g, modes, second, panels)
     with g.section("velocity_field"):
         check_velocity_field(g, modes)
     if panels:
@@ -149,22 +205,34 @@ def grade(g) -> None:
             check(g)
 
 
-def sample_quality(g, modes: Modes, x_train, seeds, panels) -> list[torch.Tensor]:
+def check_fresh(g, samples: list[torch.Tensor], again: torch.Tensor, x_train: torch.Tensor) -> None:
+    """Another seed gives other points, the same seed in another process the same points, and no point is a
+    training point. The hint names only what was measured to fail."""
+    repeated = float(((samples[0] - samples[1]).abs().max(dim=1).values < 1e-6).double().mean())
+    unreproduced = float(((again - samples[0]).abs().max(dim=1).values > REPRODUCED_TOL).double().mean())
+    copied = float((torch.cdist(samples[0], x_train).min(dim=1).values < 1e-5).double().mean())
+    limit = g.part.checks["samples_fresh"].threshold
+    hints = []
+    if repeated > limit:
+        hints.append(f"{repeated:.0%} of the samples come back unchanged under another seed: draw the starting "
+                     "noise from a generator seeded with `seed`.")
+    if unreproduced > limit:
+        hints.append(f"{unreproduced:.0%} of the samples differ when the same seed is asked for again in another "
+                     "process: draw the starting noise from torch.Generator().manual_seed(seed), not from the "
+                     "global random generator (torch.randn without generator=), so that a seed names one sample.")
+    if copied > limit:
+        hints.append(f"{copied:.0%} of the samples are training points: integrate from the noise rather than "
+                     "returning stored data.")
+    g.metric("samples_fresh", max(repeated, unreproduced, copied), hint=" ".join(hints),
+             note=f"repeated {repeated:.4f}, not reproduced {unreproduced:.4f}, copies {copied:.4f}")
+
+
+def sample_quality(g, modes: Modes, x_train, seeds, second: OtherProcess, panels) -> list[torch.Tensor]:
     samples: list[torch.Tensor] = []
     with g.section(*SAMPLE_CHECKS):
-        g.progress("sampling from your model")
         for seed in seeds:
             samples.append(draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seed))
         panels.append((f"model.sample(steps={SAMPLE_STEPS})", samples[0]))
-
-        # Fresh: another seed gives other points; no point is a training point.
-        repeated = float(((samples[0] - samples[1]).abs().max(dim=1).values < 1e-6).double().mean())
-        copied = float((torch.cdist(samples[0], x_train).min(dim=1).values < 1e-5).double().mean())
-        g.metric("samples_fresh", max(repeated, copied),
-                 hint=f"{repeated:.0%} of the samples come back unchanged under another seed and {copied:.0%} "
-                      "are training points: draw the starting noise from a generator seeded with `seed`, and "
-                      "integrate from it rather than returning stored data.",
-                 note=f"repeated {repeated:.4f}, copies {copied:.4f}")
 
         fresh, other = make_data(g.rng, N_SAMPLES, modes), make_data(g.rng, N_SAMPLES, modes)
         fresh_gram = gram_mean(fresh, fresh, same=True)
@@ -200,61 +268,91 @@ def sample_quality(g, modes: Modes, x_train, seeds, panels) -> list[torch.Tensor
         g.metric("high_quality_c", hq, note=note, hint=f"{floor}.")
         g.metric("mmd_c", mmd, note=note,
                  hint=f"Two fresh real samples of the same size score {floor_mmd:.4f}.")
+        check_fresh(g, samples, counted(second.again.value, N_SAMPLES, SAMPLE_STEPS), x_train)
     return samples
 
 
-def sampler_agreement(g, modes: Modes, samples, seeds, panels) -> None:
+def sampler_agreement(g, modes: Modes, samples, seeds, second: OtherProcess, panels) -> None:
+    """model.sample(steps=100) against the grader's own Euler integration of model.velocity, and model.sample at a
+    secret second step count against model.sample(steps=100): a sampler must integrate the same flow from t = 0
+    to t = 1 whatever `steps` is. The second comparison is with the student's own sampler, not the grader's
+    Euler, and with the kernels of the constellation's scale only: an honest solver may be sharper at one step
+    count than at another (a midpoint rule ending on an Euler step: high quality 0.995 at 69 steps, 0.967 at
+    100), while a sampler that stops short of t = 1 is off by a tenth of the distances between modes or more."""
     with g.section("sampler_uses_model"):
         g.progress("integrating your velocity field")
         theirs = samples[0] if samples else draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seeds[0])
+        other_steps = second.other_steps
+        at_other_steps = counted(second.at_other_steps.value, N_SAMPLES, other_steps)
         x = torch.from_numpy(g.rng.standard_normal((N_SAMPLES, 2)))
         for k in range(EULER_STEPS):
             t = torch.full((N_SAMPLES, 1), k / EULER_STEPS, dtype=torch.float64)
             x = x + g.call("model.velocity", x, t) / EULER_STEPS
         panels.append((f"grader's Euler ({EULER_STEPS} steps) on your velocity", x))
+        to_grader, across_steps = mmd2(theirs, x), mmd2(at_other_steps, theirs, widths=WIDE_BANDWIDTHS)
         ours, mine = modes.stats(x, min_count=min_count(modes)), modes.stats(theirs, min_count=min_count(modes))
+        at_other = modes.stats(at_other_steps, min_count=min_count(modes))
         tv = 0.5 * float(np.abs(ours.histogram - mine.histogram).sum())
-        g.metric("sampler_uses_model", mmd2(theirs, x),
-                 note=f"grader's Euler: {ours.covered} modes, HQ {ours.hq:.3f}; "
-                      f"model.sample: {mine.covered} modes, HQ {mine.hq:.3f}; mode-histogram TV {tv:.3f}",
-                 hint=f"Integrating your model.velocity from noise at t = 0 to t = 1, the grader gets "
-                      f"{ours.hq:.0%} high-quality samples in {ours.covered} modes; your model.sample gets "
-                      f"{mine.hq:.0%} in {mine.covered} modes (see the plot). Check that sample starts from "
-                      "N(0, I), runs forward in time from t = 0 to t = 1, updates x at every step, and calls the "
-                      "same velocity.")
+        note = (f"MMD2 to the grader's Euler {to_grader:.4f}, steps={other_steps} vs steps={SAMPLE_STEPS} "
+                f"{across_steps:.4f}; grader's Euler: {ours.covered} modes, HQ {ours.hq:.3f}; model.sample: "
+                f"{mine.covered} modes, HQ {mine.hq:.3f} (steps={other_steps}: {at_other.covered} modes, HQ "
+                f"{at_other.hq:.3f}); mode-histogram TV {tv:.3f}")
+        if to_grader >= across_steps:
+            hint = (f"Integrating your model.velocity from noise at t = 0 to t = 1, the grader gets {ours.hq:.0%} "
+                    f"high-quality samples in {ours.covered} modes; your model.sample gets {mine.hq:.0%} in "
+                    f"{mine.covered} modes (see the plot). Check that sample starts from N(0, I), runs forward in "
+                    "time from t = 0 to t = 1, updates x at every step, and calls the same velocity.")
+        else:
+            hint = (f"Your model.sample(n, steps={other_steps}) gives {at_other.hq:.0%} high-quality samples in "
+                    f"{at_other.covered} modes, where steps={SAMPLE_STEPS} gives {mine.hq:.0%} in {mine.covered} "
+                    f"(MMD^2 between them, at the scale of the constellation, {across_steps:.3f}). With any number of steps, sample must carry the noise "
+                    "from t = 0 all the way to t = 1 (the steps together cover [0, 1], each of size about 1/steps "
+                    "on a uniform grid), so fewer steps change the samples only a little.")
+        g.metric("sampler_uses_model", max(to_grader, across_steps), note=note, hint=hint)
 
 
-def few_step(g, modes: Modes, seeds, panels) -> None:
+def evaluations(pairs: list[dict[str, dict[str, Pending]]]) -> float:
+    """The few-step sampler's cost in velocity calls on as many points: for each entry the fastest large call's
+    seconds minus the fastest small call's (a call's fixed cost, and any constant delay in it, cancels; another
+    process on the machine only ever slows a call down, so the fastest of 5 is the truest), as a ratio."""
+    fastest = {(entry, size): min(pair[entry][size].seconds for pair in pairs)
+               for entry in ("sample", "velocity") for size in ("large", "small")}
+    extra_sample = fastest["sample", "large"] - fastest["sample", "small"]
+    extra_velocity = fastest["velocity", "large"] - fastest["velocity", "small"]
+    return max(extra_sample, 0.0) / extra_velocity if extra_velocity > 0 else math.inf
+
+
+def few_step(g, modes: Modes, second: OtherProcess, panels) -> None:
     with g.section("few_step_sampler"):
         g.progress("trying your sampler with 4 steps")
-        runs = [draw_samples(g, N_SAMPLES, FEW_STEPS, seed) for seed in seeds]
+        runs = []
+        for pair in second.pairs:
+            for size, call in pair["sample"].items():
+                n = int(call.args[0])
+                scored = counted(call.value, n, FEW_STEPS)
+                if size == "large":
+                    runs.append(scored[secret_subset(g.rng, n, N_SAMPLES)])
+            for call in pair["velocity"].values():
+                _ = call.value  # a velocity call that failed fails the check with its own error
         panels.append((f"model.sample(steps={FEW_STEPS})", runs[0]))
         stats = [modes.stats(s, min_count=min_count(modes)) for s in runs]
         hq = statistics.median(st.hq for st in stats)
         covered = statistics.median(st.covered for st in stats)
-
-        # About 4 evaluations: the call may not cost much more than 4 velocity calls on as many points.
-        x = torch.from_numpy(g.rng.standard_normal((TIMING_N, 2)))
-        t = torch.full((TIMING_N, 1), 0.5, dtype=torch.float64)
-        velocity_s, sample_s = [], []
-        for _ in range(2):
-            started = time.monotonic()
-            g.call("model.velocity", x, t)
-            velocity_s.append(time.monotonic() - started)
-            started = time.monotonic()
-            draw_samples(g, TIMING_N, FEW_STEPS, seeds[0])
-            sample_s.append(time.monotonic() - started)
-        ratio = min(sample_s) / max(min(velocity_s), 1e-3)
-        note = (f"per seed HQ {[round(st.hq, 3) for st in stats]}, modes {[st.covered for st in stats]}; "
-                f"time(sample, steps={FEW_STEPS}) / time(velocity) = {ratio:.1f}")
-        if ratio > MAX_STEP_RATIO:
+        cost = evaluations(second.pairs)
+        seconds = {entry: [[round(pair[entry][size].seconds, 3) for size in ("large", "small")] for pair in second.pairs]
+                   for entry in ("sample", "velocity")}
+        note = (f"per seed HQ {[round(st.hq, 3) for st in stats]}, modes {[st.covered for st in stats]}; cost of "
+                f"sample(steps={FEW_STEPS}) {cost:.2f} velocity calls; seconds (large, small) per pair {seconds}")
+        if cost > MAX_EVALUATIONS:
             g.record("few_step_sampler", False, value=hq, note=note, feedback=(
-                f"model.sample(n, steps={FEW_STEPS}) took {ratio:.0f} times as long as one model.velocity call "
-                f"on as many points: with steps={FEW_STEPS} it may evaluate the velocity at most {FEW_STEPS} times."))
+                f"model.sample(n, steps={FEW_STEPS}) costs as much as {cost:.1f} model.velocity calls on as many "
+                f"points (the extra time of a call with {TIMING_SMALL_FRACTION} times the rows over a smaller one, "
+                f"fastest of {TIMING_PAIRS} calls each): with steps={FEW_STEPS} it may evaluate the velocity at most "
+                f"{FEW_STEPS} times per sample. A Heun or midpoint step costs 2 evaluations."))
         elif covered < modes.count:
             g.record("few_step_sampler", False, value=hq, note=note, feedback=(
-                f"With steps={FEW_STEPS} your samples cover {covered:g} of {modes.count} modes (median over 3 "
-                "seeds); all must be covered."))
+                f"With steps={FEW_STEPS} your samples cover {covered:g} of {modes.count} modes (median over "
+                f"{len(runs)} seeds); all must be covered."))
         else:
             g.metric("few_step_sampler", hq, note=note,
                      hint="Euler with 4 uniform steps leaves the samples between the modes. Where along t does "
