@@ -77,7 +77,7 @@ class Block(nn.Module):
 class ResidualVelocity(nn.Module):
     """v_theta(x, t) trained on one path (config["path"]), with velocity and sample entry points."""
 
-    def __init__(self, width: int = 80, blocks: int = 3, n_freq: int = 16, path: str = "cosine"):
+    def __init__(self, width: int = 64, blocks: int = 2, n_freq: int = 16, path: str = "cosine"):
         super().__init__()
         self.config = {"width": width, "blocks": blocks, "n_freq": n_freq, "path": path}
         self.register_buffer("freqs", torch.logspace(0.0, math.log10(200.0), n_freq))
@@ -137,7 +137,7 @@ def fit(x: torch.Tensor, *, seed: int, max_seconds: float) -> ResidualVelocity:
         lr_scale = min(1.0, elapsed / warmup) * 0.5 * (1 + math.cos(math.pi * elapsed / deadline))
         for group in opt.param_groups:
             group["lr"] = 1e-2 * max(lr_scale, 0.02)
-        x1 = data[torch.randint(len(data), (768,))]
+        x1 = data[torch.randint(len(data), (512,))]
         x0 = torch.randn_like(x1)
         t = torch.sigmoid(0.8 + 1.2 * torch.randn(len(x1), 1))
         loss = flow_matching_loss(model(conditional_path(x0, x1, t, "cosine"), t), x0, x1, t, "cosine")
