@@ -18,7 +18,7 @@ import pytest
 from grader.parts import load_part
 from tests.handout_tests import honest_solutions, run_public_tests
 
-PARTS = [load_part(slug) for slug in ("evaluation", "vae", "hybrid", "gan", "diffusion")]
+PARTS = [load_part(slug) for slug in ("evaluation", "vae", "hybrid", "gan", "diffusion", "autoregressive")]
 CASES = [(part, solution) for part in PARTS for solution in honest_solutions(part)]
 
 pytestmark = [pytest.mark.calibration]
