@@ -43,7 +43,7 @@ SAMPLE_STEPS = 100
 FEW_STEPS = 4
 EULER_STEPS = 100
 OTHER_STEPS = (40, 81)  # a secret second step count for the sampler agreement: the E tier's samplers take any
-TIMING_CALLS = 6  # of each entry point
+TIMING_CALLS = 8  # of each entry point: the fastest of 8 finds a quiet moment on a busy machine more often than of 6
 TIMING_ROWS = (40_000, 60_001)  # rows of every timed call of a run (secret): one batch size, as the sampler's own
 # The fastest sample(rows, steps=4) over the fastest velocity on as many rows: about the number of evaluations,
 # less in the sandbox since a velocity call also moves its inputs (3 floats a row in, 2 out, where sample only
