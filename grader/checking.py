@@ -36,7 +36,7 @@ from grader.checklib.plots import render_png
 from grader.lifetimes import FrozenObject, Sandboxes, StateInvalid, freeze
 from grader.outcomes import Artifact, CheckOutcome, Status, format_number
 from grader.parts import CheckSpec, EntryPoint, PartSpec, ValueSpec
-from grader.sandbox.session import CallFailed, InfrastructureError, OutputLog, SandboxError
+from grader.sandbox.session import CallFailed, InfrastructureError, OutputLog, SandboxError, SavedState
 
 
 class ResultInvalid(SandboxError):
@@ -151,7 +151,7 @@ class Grading:
         self.timings[spec.call] = self.timings.get(spec.call, 0.0) + seconds
         self.slowest[spec.call] = max(self.slowest.get(spec.call, 0.0), seconds)
         if spec.stores_object:
-            return None, seconds
+            return result, seconds  # a SavedState, read by _freeze
         return validate_result(spec, result, bind_args(spec, args)), seconds
 
     def _require_trained(self, owner: str) -> None:
@@ -228,8 +228,9 @@ class Grading:
             self.trainings[spec.stores_object] = training
         try:
             session = self.sandboxes.training()
-            _, training.seconds = self._call_on(session, spec, data, {"seed": self.torch_seed(), "max_seconds": budget},
-                                                audience=audience, timeout=budget * 1.5 + 10)
+            saved, training.seconds = self._call_on(session, spec, data, {"seed": self.torch_seed(),
+                                                                          "max_seconds": budget},
+                                                    audience=audience, timeout=budget * 1.5 + 10)
         except SandboxError as exc:
             training.error = exc
             if check is not None:
@@ -237,10 +238,10 @@ class Grading:
             return training
         if check is not None:
             self.metric(check, training.seconds, threshold=self.training_limit(budget), hint=hint)
-        self._freeze(session, spec, training, probe)
+        self._freeze(session, spec, training, saved, probe)
         return training
 
-    def _freeze(self, session, spec: EntryPoint, training: Trained, probe: Probe | None) -> None:
+    def _freeze(self, session, spec: EntryPoint, training: Trained, saved: SavedState, probe: Probe | None) -> None:
         def ask(entry: str, *args: Any, **kwargs: Any) -> Any:
             # Public inputs, but the answer is the grader's business: what the code prints while answering
             # goes to staff, and the training sandbox stays the student's for the next training.
@@ -248,7 +249,7 @@ class Grading:
                                  timeout=None)[0]
 
         try:
-            raw = session.export(spec.stores_object, timeout=self.part.resources.call_seconds)
+            raw = session.saved_state(spec.stores_object, saved)
             training.frozen = freeze(spec.stores_object, spec.build, raw)
             self.sandboxes.keep(training.frozen)
         except SandboxError as exc:

@@ -106,7 +106,9 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
                              seed=int(sandbox_seeds.integers(2**31 - 1)), timeout=settings.GRADER_IMPORT_SECONDS,
                              restore=restore)
 
-    sandboxes = Sandboxes(part, launch, hello, run_deadline=run_deadline)
+    sandboxes = Sandboxes(part, launch, hello, run_deadline=run_deadline,
+                          spares_ahead=getattr(backend, "spares_ahead", 1),
+                          background_teardown=getattr(backend, "background_teardown", False))
     g = Grading(part, sandboxes, seed=seed, on_gpu=on_gpu, log=log, progress_callback=progress)
     error = ""
     fingerprints: dict[str, str] = {}
@@ -132,6 +134,7 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
         sandboxes.shutdown()
     outcomes = g.finish(f"Not checked: {error}" if error else "")
     timings = {"total": time.monotonic() - started, "sandbox starts": sandboxes.seconds["start"],
+               "sandbox teardowns": sandboxes.seconds["teardown"],
                "restore": sandboxes.seconds["restore"],
                **{f"sandboxes {kind}": float(n) for kind, n in sandboxes.started.items()},
                **{f"call {k}": v for k, v in g.timings.items()}}

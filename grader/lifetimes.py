@@ -1,8 +1,10 @@
 """Training and scoring are separate lifetimes (docs/architecture.md, the trust boundary).
 
-A run's sandboxes come one after another. A *training* sandbox answers the training calls (`fit`); right
-after each one the trained object's declared state is exported — its `config` (plain data), its
-`state_dict()` tensors and its train/eval modes — and validated here. When scoring starts, the training
+A run's sandboxes come one after another. A *training* sandbox answers the training calls (`fit`); the
+answer of each one carries the trained object's declared state — its `config` (plain data), its
+`state_dict()` tensors and its train/eval modes, copied by the harness the moment the call returns, so
+there is no moment between the return and the saving in which a thread could go on training — and it is
+validated here. When scoring starts, the training
 sandbox is removed with everything it started (threads, children, files). Every *scoring* sandbox is a
 fresh process that imports the submitted source, rebuilds each object as `build(config)` plus its tensors,
 and answers queries; a round (`Grading.round`) ends it, so nothing one round computed or wrote reaches
@@ -97,6 +99,33 @@ def freeze(name: str, build: str, raw: Any) -> FrozenObject:
 
 
 @dataclass
+class Spare:
+    """A sandbox being started in a background thread; `wait` gives it (None if it failed to start)."""
+
+    thread: threading.Thread
+    started: list[tuple[contextlib.ExitStack, Session]]
+
+    @classmethod
+    def begin(cls, launch: Callable[[], tuple[contextlib.ExitStack, Session]], *, background: bool) -> Spare:
+        started: list[tuple[contextlib.ExitStack, Session]] = []
+
+        def start() -> None:
+            with contextlib.suppress(Exception):  # a spare that fails to start is simply not there
+                stack, session = launch()
+                started.append((stack, session))
+                if background:
+                    session.set_background(True)
+
+        thread = threading.Thread(target=start, daemon=True, name="sandbox-prewarm")
+        thread.start()
+        return cls(thread, started)
+
+    def wait(self) -> tuple[contextlib.ExitStack, Session] | None:
+        self.thread.join()
+        return self.started[0] if self.started else None
+
+
+@dataclass
 class Sandboxes:
     """The sandboxes of one run, started on demand by `launch` (a fresh, isolated process each time)."""
 
@@ -107,15 +136,22 @@ class Sandboxes:
     frozen: dict[str, FrozenObject] = field(default_factory=dict)
     restore_errors: dict[str, SandboxError] = field(default_factory=dict)  # of the latest scoring sandbox
     started: dict[str, int] = field(default_factory=lambda: {"train": 0, "score": 0})
-    seconds: dict[str, float] = field(default_factory=lambda: {"start": 0.0, "restore": 0.0})
+    # What the run waited for that is not its own work: sandbox starts and teardowns (its fixed cost)
+    seconds: dict[str, float] = field(default_factory=lambda: {"start": 0.0, "restore": 0.0, "teardown": 0.0})
     import_error: ImportFailed | None = None
     stops: list[str] = field(default_factory=list)  # why sandboxes were stopped, in the student's words
-    prewarm: bool = True  # start the next sandbox while this one works (never reused: fresh for its round)
+    prewarm: bool = True  # start the next sandboxes while this one works (never reused: fresh for its round)
+    # How many spares are kept starting ahead. More than one only where a spare can wait at the lowest CPU
+    # weight (`Session.set_background`), so that spares boot on idle CPU and never take the student's.
+    spares_ahead: int = 1
+    # Remove a closed sandbox in the background once it is killed (its processes are gone at once; only
+    # the engine's clean-up is left): only where killing ends every process the sandbox started.
+    background_teardown: bool = False
     _current: Session | None = None
     _kind: str = ""
     _stack: contextlib.ExitStack | None = None
-    _spare: tuple[contextlib.ExitStack, Session] | None = None
-    _spare_thread: threading.Thread | None = None
+    _spares: list[Spare] = field(default_factory=list)  # oldest first; each serves one sandbox
+    _teardowns: list[threading.Thread] = field(default_factory=list)
 
     def _launch_now(self) -> tuple[contextlib.ExitStack, Session]:
         stack = contextlib.ExitStack()
@@ -126,28 +162,21 @@ class Sandboxes:
             raise
 
     def _prewarm(self) -> None:
-        """Start a sandbox in the background (its harness imports torch and waits for its hello), so that
-        the fixed cost of the next round overlaps with this one. A spare is never shared: it serves one
-        round and is removed with it, or at the end of the run if no round needs it."""
-        if not self.prewarm or self._spare_thread is not None or self._spare is not None:
-            return
-
-        def start() -> None:
-            with contextlib.suppress(Exception):  # a spare that fails to start is simply not there
-                self._spare = self._launch_now()
-
-        self._spare_thread = threading.Thread(target=start, daemon=True, name="sandbox-prewarm")
-        self._spare_thread.start()
+        """Start sandboxes in the background (each harness imports torch and waits for its hello) until
+        `spares_ahead` are on their way, so that the fixed cost of the next rounds overlaps with this one.
+        A spare is never shared: it serves one sandbox and is removed with it, or at the end of the run if
+        no round needs it."""
+        while self.prewarm and len(self._spares) < self.spares_ahead:
+            self._spares.append(Spare.begin(self._launch_now, background=self.spares_ahead > 1))
 
     def _take(self) -> tuple[contextlib.ExitStack, Session]:
-        if self._spare_thread is not None:
-            self._spare_thread.join()
-            self._spare_thread = None
-        spare, self._spare = self._spare, None
-        if spare is not None and spare[1].dead_reason is None and not spare[1].eof:
-            return spare
-        if spare is not None:
-            spare[0].close()
+        while self._spares:
+            spare = self._spares.pop(0).wait()
+            if spare is not None and spare[1].dead_reason is None and not spare[1].eof:
+                spare[1].set_background(False)
+                return spare
+            if spare is not None:
+                self._dispose(*spare)
         return self._launch_now()
 
     def _start(self, kind: str) -> Session:
@@ -216,18 +245,34 @@ class Sandboxes:
         self._stack, self._current, self._kind = None, None, ""
         if session is not None and session.dead_reason is not None:
             self.stops.append(session.dead_reason.student_message)
-        if stack is not None:
+        if stack is not None and session is not None:
+            started = time.monotonic()
+            self._dispose(stack, session)
+            self.seconds["teardown"] += time.monotonic() - started
+
+    def _dispose(self, stack: contextlib.ExitStack, session: Session) -> None:
+        """Remove a sandbox: at once, or killed now and removed in the background (`background_teardown`)."""
+        if not self.background_teardown:
             stack.close()
+            return
+        session.transport.kill()  # every process of the sandbox ends now; the engine's clean-up follows
+        teardown = threading.Thread(target=stack.close, daemon=True, name="sandbox-teardown")
+        teardown.start()
+        self._teardowns.append(teardown)
 
     def shutdown(self) -> None:
-        """The end of the run: the current sandbox and any spare are removed."""
+        """The end of the run: the current sandbox and any spare are removed — together, in the background
+        where the backend allows — and waited for, so that a run leaves nothing behind."""
         self.close()
-        if self._spare_thread is not None:
-            self._spare_thread.join()
-            self._spare_thread = None
-        spare, self._spare = self._spare, None
-        if spare is not None:
-            spare[0].close()
+        started = time.monotonic()
+        spares, self._spares = self._spares, []
+        for spare in spares:
+            if (made := spare.wait()) is not None:
+                self._dispose(*made)
+        teardowns, self._teardowns = self._teardowns, []
+        for teardown in teardowns:
+            teardown.join()
+        self.seconds["teardown"] += time.monotonic() - started
 
 
 def _restore_message(name: str, build: str, err: dict) -> str:

@@ -276,6 +276,7 @@ def test_check_runs_with_the_graders_isolation_options(settings):
     assert flag("--user") == [grader.pop("user")] and flag("--pids-limit") == [str(grader.pop("pids_limit"))]
     assert flag("--memory") == [grader.pop("mem_limit")] and flag("--memory-swap") == [grader.pop("memswap_limit")]
     assert float(flag("--cpus")[0]) * 1e9 == grader.pop("nano_cpus")
+    grader.pop("cpu_shares")  # a weight among one worker's sandboxes (spares yield): nothing to mirror locally
     assert sorted(flag("--ulimit")) == sorted(f"{u['Name']}={u['Soft']}:{u['Hard']}" for u in grader.pop("ulimits"))
     assert grader.pop("init") is True and "--init" in args
     assert grader.pop("volumes") == {"/work": {"bind": "/submission", "mode": "ro"}} and "/work:/submission:ro" in joined

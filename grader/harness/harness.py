@@ -152,18 +152,16 @@ class Dispatcher:
                 errors[name] = describe_error(exc, self.submission)
         return errors
 
-    def export(self, request: dict) -> tuple[dict, bytes]:
+    def export(self, name: str) -> tuple[dict, bytes]:
         """The declared state of a trained object: its `config` (plain data), its `state_dict()` tensors,
         which of its submodules are in training mode, and how many threads torch was left to use (a fit
-        that chose one thread scores on one). Nothing else of the training process survives."""
+        that chose one thread scores on one). Nothing else of the training process survives. Sent only
+        inside the answer of the call that returned the object (`call`), never on request."""
         import torch
 
-        call_id = request.get("id")
         started = time.perf_counter()
         try:
-            obj = self.objects.get(request.get("object"))
-            if obj is None:
-                raise LookupError(f"there is no {request.get('object')!r}: its training call did not succeed")
+            obj = self.objects[name]
             config = getattr(obj, "config", None)
             if not isinstance(config, dict):
                 raise TypeError(f"the object your training function returned ({type(obj).__name__}) has no "
@@ -173,9 +171,9 @@ class Dispatcher:
                         if isinstance(obj, torch.nn.Module) else [])
             packed, out = self.wire.pack_value({"config": config, "state": state, "training": training,
                                                 "threads": torch.get_num_threads()})
-            return {"id": call_id, "ok": True, "result": packed, "seconds": time.perf_counter() - started}, out
+            return {"ok": True, "result": packed, "seconds": time.perf_counter() - started}, out
         except BaseException as exc:  # noqa: BLE001 - state_dict() and friends are the student's code
-            return {"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
+            return {"ok": False, "seconds": time.perf_counter() - started,
                     "error": describe_error(exc, self.submission)}, b""
 
     def call(self, request: dict, payload: bytes) -> tuple[dict, bytes]:
@@ -190,12 +188,16 @@ class Dispatcher:
                 raise self.wire.WireError("a call carries a dict of args and kwargs")
             result = func(*arguments.get("args", []), **arguments.get("kwargs", {}))
             stores = self.entries[entry].get("stores")
-            if stores:
-                self.objects[stores] = result
-                packed, out = {"$object": stores, "type": type(result).__name__}, b""
-            else:
+            if not stores:
                 packed, out = self.wire.pack_value(result)
-            return {"id": call_id, "ok": True, "result": packed, "seconds": time.perf_counter() - started}, out
+                return {"id": call_id, "ok": True, "result": packed, "seconds": time.perf_counter() - started}, out
+            self.objects[stores] = result
+            seconds = time.perf_counter() - started
+            # The declared state goes back in this very answer, copied the moment the training call returns:
+            # a thread or child that goes on training afterwards has no time in which it could still count.
+            state, out = self.export(stores)
+            return {"id": call_id, "ok": True, "result": {"$object": stores, "type": type(result).__name__},
+                    "state": state, "seconds": seconds}, out
         except self.wire.WireError as exc:
             return {"id": call_id, "ok": False, "seconds": time.perf_counter() - started,
                     "error": {"type": "ResultError", "builtin": True, "message": str(exc), "where": "",
@@ -243,10 +245,7 @@ def main() -> int:
         request, payload = frame
         if request.get("op") == "bye":
             return 0
-        if request.get("op") == "export":
-            channel.send(*dispatcher.export(request))
-        else:
-            channel.send(*dispatcher.call(request, payload))
+        channel.send(*dispatcher.call(request, payload))
 
 
 if __name__ == "__main__":

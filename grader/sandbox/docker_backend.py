@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 LABEL = "org.dd2601.sandbox"
 HARNESS_COMMAND = ["python3", "-I", "/opt/harness/harness.py", "--submission", "/submission", "--site", "/opt/site"]
 DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+# CPU weights (cgroup cpu.shares; Docker maps them onto cgroup v2's cpu.weight): every sandbox at work has the
+# same, set explicitly; a spare waiting for its round has the lowest, so it boots on idle CPU only.
+SANDBOX_CPU_SHARES, SPARE_CPU_SHARES = 1024, 2
 # Containers this worker process could not remove (the engine was unreachable): removed at its next run,
 # long before the periodic reaper would find them.
 _unremoved: set[str] = set()
@@ -97,6 +100,11 @@ class DockerTransport:
         with contextlib.suppress(*DOCKER_ERRORS):
             self.container.kill()
 
+    def set_background(self, background: bool) -> None:
+        """The container's CPU weight: the lowest for a spare, every sandbox's usual weight when taken."""
+        with contextlib.suppress(*DOCKER_ERRORS):
+            self.container.update(cpu_shares=SPARE_CPU_SHARES if background else SANDBOX_CPU_SHARES)
+
     def exit_status(self) -> tuple[int | None, bool | None]:
         """How the container ended. If the engine cannot say (it stopped, crashed, or the connection to
         it broke), the attach stream ended because of the platform, not the submission."""
@@ -113,6 +121,8 @@ class DockerBackend:
     that holds the slot — gets exactly the slot: its cores, at most its memory, and its GPU only."""
 
     name = "docker"
+    spares_ahead = 2  # spares wait at the lowest CPU weight (DockerTransport.set_background)
+    background_teardown = True  # a killed container's processes are gone (init=True: its PID 1 took them)
 
     def __init__(self, client: docker.DockerClient, image: str, runtime: str | None, gpus: list[str],
                  use_seccomp: bool = True, slot: Slot | None = None):
@@ -172,6 +182,7 @@ class DockerBackend:
             mem_limit=f"{memory_mb}m",
             memswap_limit=f"{memory_mb}m",
             nano_cpus=int(cpus * 1e9),
+            cpu_shares=SANDBOX_CPU_SHARES,
             ulimits=[
                 Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
                 Ulimit(name="fsize", soft=limits.fsize_mb * 2**20, hard=limits.fsize_mb * 2**20),

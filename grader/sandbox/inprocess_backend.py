@@ -42,8 +42,6 @@ class LoopbackTransport:
                     return
                 if request.get("op") == "hello":
                     session.on_stdout(wire.encode_frame(self.dispatcher.hello(request, payload)))
-                elif request.get("op") == "export":
-                    session.on_stdout(wire.encode_frame(*self.dispatcher.export(request)))
                 else:
                     session.on_stdout(wire.encode_frame(*self.dispatcher.call(request, payload)))
         session.on_eof()

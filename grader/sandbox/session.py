@@ -170,6 +170,14 @@ class OutputLog:
             return body
 
 
+@dataclass(frozen=True)
+class SavedState:
+    """What a training call's answer carried of the object it returned: the harness's header and bytes."""
+
+    header: dict
+    payload: bytes
+
+
 class Session:
     """Drives one harness. Not reusable: one session per run, closed in `finally`."""
 
@@ -335,21 +343,15 @@ class Session:
                 str(err.get("traceback", "")), entry=module)
         return header
 
-    def export(self, name: str, *, timeout: float) -> Any:
-        """The declared state of the stored object `name` (unvalidated: see grader.lifetimes)."""
-        call_id = self.next_id
-        self.next_id += 1
-        if self.dead_reason:
-            raise self.dead_reason
-        with self.cond:
-            self.outstanding.add(call_id)
+    def saved_state(self, name: str, saved: SavedState) -> Any:
+        """The declared state of the stored object `name` as its training call's answer carried it
+        (unvalidated: see grader.lifetimes). The harness copies it the moment the call returns, inside the
+        same answer, so nothing the student's code starts can change it afterwards."""
         what = f"saving the state of {name}"
-        self._send(encode_frame({"op": "export", "id": call_id, "object": name}), what, time.monotonic() + timeout)
-        header, payload = self._wait_for(call_id, what, timeout)
-        if not header.get("ok"):
-            raise self._call_failed(what, header.get("error") or {})
+        if not saved.header.get("ok"):
+            raise self._call_failed(what, saved.header.get("error") or {})
         try:
-            return unpack_value(header.get("result"), payload)
+            return unpack_value(saved.header.get("result"), saved.payload)
         except WireError as exc:
             raise ProtocolViolation(f"The state of {name} could not be read: it is not in the grader's format.",
                                     str(exc)) from None
@@ -386,8 +388,9 @@ class Session:
             self._drain()
         if not header.get("ok"):
             raise self._call_failed(entry, header.get("error") or {})
-        if stores_object:
-            return None, seconds
+        if stores_object:  # the answer carries the object's state, read by saved_state
+            state = header.get("state")
+            return SavedState(state if isinstance(state, dict) else {}, payload), seconds
         try:
             return unpack_value(header.get("result"), payload), seconds
         except WireError as exc:
@@ -428,6 +431,14 @@ class Session:
         if self.source_lines and not (path in self.source_lines and 1 <= line <= self.source_lines[path]):
             return ""
         return where
+
+    def set_background(self, background: bool) -> None:
+        """A spare waiting for its round runs at the lowest CPU weight, so that it boots on idle CPU only
+        and never slows the sandbox at work; taken for a round, it gets its full share. A backend without
+        CPU weights ignores it (and keeps a single spare ahead: see `Sandboxes.spares_ahead`)."""
+        weigh = getattr(self.transport, "set_background", None)
+        if weigh is not None:
+            weigh(background)
 
     def close(self) -> None:
         try:
