@@ -43,6 +43,11 @@ CHUNK = 8192            # rows per call: a student's model may keep an autograd 
 
 # Validity, the same limits for both tiers (a likelihood counts only for a valid flow).
 ROUND_TRIP_LIMIT, LOG_DET_LIMIT = 1e-4, 0.01
+# The log_det limit holds at these quantiles of the scored points, so a log_det wrong on more than 5 % of
+# them (10 % for C) fails, while the few points where a ReLU kink spoils the finite differences do not count.
+# Measured on honest flows (reference, spline_coupling, mixture_cdf; seeds 1, 2, 4): the E gap's 95th
+# percentile at most 1.2e-3 nats; the 16-coupling C reference's 90th at most 2.0e-3 (its 95th reached 7.9e-3).
+LOG_DET_QUANTILE, LOG_DET_QUANTILE_C = 0.95, 0.90
 DETERMINISM_LIMIT = 1e-5
 NEGLIGIBLE_LOG_DENSITY = -20.0  # where the round trip is not asked for (nothing is scored there)
 # Where a log_det differs from the finite-difference value by more than this, the NLL uses the latter
@@ -464,11 +469,11 @@ def round_trip_errors(inquiry: Inquiry, answers: Answers) -> tuple[torch.Tensor,
 
 def record_log_det(g, name: str, answers: Answers) -> None:
     gap = answers.log_det_gaps()
-    median = float(gap.median())
     log_det = torch.cat([answers.log_det, answers.mass_log_det])
     fd = torch.cat([answers.fd, answers.mass_fd])
-    g.metric(name, median, hint=log_det_hint(log_det, fd, answers.determinism),
-             note=f"over {len(gap)} points: 90th percentile {float(gap.quantile(0.9)):.3e}, max {float(gap.max()):.3e}")
+    g.metric(name, float(gap.quantile(LOG_DET_QUANTILE)), hint=log_det_hint(log_det, fd, answers.determinism),
+             note=f"over {len(gap)} points: median {float(gap.median()):.3e}, 99th percentile "
+                  f"{float(gap.quantile(0.99)):.3e}, max {float(gap.max()):.3e}")
 
 
 def log_det_hint(log_det: torch.Tensor, fd: torch.Tensor, determinism: float) -> str:
@@ -524,12 +529,13 @@ def record_c_flow(g, name: str, inquiry: Inquiry, answers: Answers) -> None:
     the samples live. Far outside the spirals a deep flow is so badly conditioned that float32 cannot undo
     it, and now and then a latent from the far tail lands there: hence the 99th percentile of the round trip
     over the data points, their neighbours and the latents."""
-    gap = float(answers.log_det_gaps().median())
+    gap = float(answers.log_det_gaps().quantile(LOG_DET_QUANTILE_C))
     err_x, err_z = round_trip_errors(inquiry, answers)
     rt = float(torch.cat([err_x, err_z]).quantile(0.99))
     problems = []
     if gap > LOG_DET_LIMIT:
-        problems.append(f"the median |log_det - log|det J|| is {gap:.2e} nats (at most {LOG_DET_LIMIT}): log_det "
+        problems.append(f"|log_det - log|det J|| is {gap:.2e} nats at the 90th percentile of the scored points "
+                        f"(at most {LOG_DET_LIMIT}): log_det "
                         "must be log|det dz/dx| of forward, every layer summed (see the E check log_det)")
     if rt > ROUND_TRIP_LIMIT:
         problems.append(f"the round trip misses by {rt:.2e} at the 99th percentile (at most {ROUND_TRIP_LIMIT:.0e}): "
@@ -537,7 +543,7 @@ def record_c_flow(g, name: str, inquiry: Inquiry, answers: Answers) -> None:
     if answers.determinism > DETERMINISM_LIMIT:
         problems.append("forward gave different answers for the same point in two batches (a layer left in "
                         "training mode?)")
-    summary = (f"median |log_det - log|det J|| {gap:.2e} nats over {len(answers.log_det_gaps())} points; round trip, "
+    summary = (f"|log_det - log|det J|| {gap:.2e} nats at the 90th percentile over {len(answers.log_det_gaps())} points; round trip, "
                f"99th percentile, {rt:.2e}")
     g.record(name, not problems, f"model_c: {summary}." + ("" if not problems else " Problems: " + "; ".join(problems) + "."),
              note=f"{summary}; largest round-trip error {float(torch.cat([err_x, err_z]).max()):.2e}; "

@@ -78,7 +78,7 @@ def test_round_trip(model):
 
 def log_det_gaps(flow, x):
     """|log_det - log|det J||, J by autograd (the grader, which cannot run autograd on your model, uses finite
-    differences); the grader's limit is on the median over the points."""
+    differences); the grader's limit is on the 95th percentile over the points (the 90th for model_c)."""
     _, log_det = flow.forward(x)
     gaps = []
     for i in range(x.shape[0]):
@@ -89,7 +89,7 @@ def log_det_gaps(flow, x):
 
 def test_log_det_matches_autograd(model):
     x = make_moons(40, seed=3, warp=WARP)
-    assert log_det_gaps(model, x).median() <= LOG_DET
+    assert log_det_gaps(model, x).quantile(0.95) <= LOG_DET
 
 
 def grid_mass(model, x0, x1, y0, y1, step=0.02):
@@ -139,7 +139,7 @@ def test_c_is_a_flow(model_c):
     nearby = around(make_spirals(2000, seed=3, warp=WARP_C, noise=0.18), WARP_C.centre, 2.5)
     err_x, err_z = round_trip_errors(model_c, torch.cat([x, nearby]), latents_with_tails())
     assert torch.cat([err_x, err_z]).quantile(0.99) <= ROUND_TRIP
-    assert log_det_gaps(model_c, x[:40]).median() <= LOG_DET
+    assert log_det_gaps(model_c, x[:40]).quantile(0.90) <= LOG_DET
 
 
 def test_c_density_integrates_to_one(model_c):

@@ -19,24 +19,56 @@ import torch
 from torch import nn
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+FLOOR_WEIGHT, FLOOR_SCALE = 0.01, 1.5  # the fixed broad component of every coupling's mixture
 
 
 def gaussianise(u: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """y = Phi^-1(F(u)) and log dy/du, elementwise: u [N], mixture parameters [N, K]."""
-    log_w = torch.log_softmax(logits, dim=-1)
+    """y = Phi^-1(F(u)) and log dy/du, elementwise: u [N], mixture parameters [N, K].
+
+    Besides the K learned components, a fixed broad one (FLOOR_WEIGHT of the mass, FLOOR_SCALE wide) keeps F
+    strictly increasing between narrow components: without it, F is flat to float64 precision in a gap
+    between two of them, and the bisection cannot tell where in the gap a point was."""
+    log_w = torch.cat([torch.log_softmax(logits, dim=-1) + math.log1p(-FLOOR_WEIGHT),
+                       logits.new_full((*logits.shape[:-1], 1), math.log(FLOOR_WEIGHT))], dim=-1)
+    means = torch.cat([means, means.new_zeros((*means.shape[:-1], 1))], dim=-1)
+    log_scales = torch.cat([log_scales, log_scales.new_full((*log_scales.shape[:-1], 1), math.log(FLOOR_SCALE))], dim=-1)
     t = (u.unsqueeze(-1) - means) * torch.exp(-log_scales)
-    floor = -700.0 if u.dtype == torch.float64 else -80.0     # exp(floor) is still a normal number
-    log_cdf = torch.logsumexp(log_w + torch.special.log_ndtr(t), dim=-1).clamp(min=floor)
-    log_sf = torch.logsumexp(log_w + torch.special.log_ndtr(-t), dim=-1).clamp(min=floor)
+    log_cdf = torch.logsumexp(log_w + torch.special.log_ndtr(t), dim=-1)
+    log_sf = torch.logsumexp(log_w + torch.special.log_ndtr(-t), dim=-1)
     # the quantile from whichever tail is smaller, so that neither end loses its precision; ndtri only ever
     # sees the smaller tail (<= 1/2), because ndtri(1) = inf in the branch torch.where discards would still
     # send inf * 0 = NaN into the gradient and ruin training after one far-out batch
     lower_tail = log_cdf < log_sf
-    quantile = torch.special.ndtri(torch.minimum(log_cdf, log_sf).exp())     # <= 0
+    quantile = lower_quantile(torch.minimum(log_cdf, log_sf))     # <= 0
     y = torch.where(lower_tail, quantile, -quantile)
     log_pdf = torch.logsumexp(log_w - 0.5 * t * t - log_scales - HALF_LOG_2PI, dim=-1)
     return y, log_pdf - (-0.5 * y * y - HALF_LOG_2PI)
+
+
+def lower_quantile(log_p: torch.Tensor) -> torch.Tensor:
+    """Phi^-1(exp(log_p)) for log_p <= log 1/2, exact however far out in the tail.
+
+    ndtri needs exp(log_p), which underflows below about -700 (float64) or -80 (float32); a clamp there
+    would make the map flat, so that many u share one y and the inverse cannot find the right one. Below the
+    floor: the asymptotic quantile, then Newton steps on log_ndtr (without gradient), and a last Newton step
+    with gradient, which gives the implicit-function derivative dy/dlog_p = Phi(y) / phi(y)."""
+    floor = -700.0 if log_p.dtype == torch.float64 else -80.0
+    far = log_p < floor
+    direct = torch.special.ndtri(log_p.clamp(min=floor).exp())
+    far_log_p = torch.where(far, log_p, torch.full_like(log_p, 2 * floor))  # a safe value where not used
+    with torch.no_grad():
+        a = -2.0 * far_log_p
+        y = -torch.sqrt(a - torch.log(a) - math.log(2 * math.pi))
+        for _ in range(4):
+            y = y - (torch.special.log_ndtr(y) - far_log_p) / _dlog_ndtr(y)
+    y = y - (torch.special.log_ndtr(y) - far_log_p) / _dlog_ndtr(y)
+    return torch.where(far, y, direct)
+
+
+def _dlog_ndtr(y: torch.Tensor) -> torch.Tensor:
+    """d/dy log Phi(y) = phi(y) / Phi(y), in logs so that it holds far in the lower tail."""
+    return torch.exp(-0.5 * y * y - HALF_LOG_2PI - torch.special.log_ndtr(y))
 
 
 class MixtureCoupling(nn.Module):
