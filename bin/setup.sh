@@ -114,10 +114,10 @@ print(",".join(map(str, c[:h])), ",".join(map(str, c[h:])))')
   grading_log="$VAR_DIR/test-logs/grading.log"
   for path in "${grading_tests[@]}"; do ignore+=(--ignore="$path"); done
   say "two pinned streams: grading on cores $first (log: $grading_log), the rest on cores $second"
-  GRADER_BWRAP_UID=10003 taskset -c "$first" "$PYTHON" -m pytest -p no:cacheprovider -m "not whole_machine" \
+  GRADER_BWRAP_UID=10003 taskset -c "$first" "$PYTHON" -m pytest -p no:cacheprovider --durations=20 -m "not whole_machine" \
     "${grading_tests[@]}" >"$grading_log" 2>&1 &
   local grading_pid=$!
-  taskset -c "$second" "$PYTHON" -m pytest -p no:cacheprovider -m "not whole_machine" "${ignore[@]}"
+  taskset -c "$second" "$PYTHON" -m pytest -p no:cacheprovider --durations=20 -m "not whole_machine" "${ignore[@]}"
   rest_status=$?
   wait "$grading_pid"
   grading_status=$?
