@@ -39,6 +39,10 @@ SIGMA = 0.02
 N_TRAIN = 5000
 N_SAMPLES = 2000
 MIN_SHARE = 0.2  # a mode is covered with a fifth of its fair share of high-quality samples
+# With 4 evaluations a sampler may under-weight outer modes, not drop them: the reference's 4-step sampler
+# gives its least-served mode 0.16-0.32 of the fair share over 5 seeds (a dropped mode gets ~0), so a fifth
+# failed it on 3 of 5 seeds. The A tier's coverage asks for a tenth.
+FEW_STEP_MIN_SHARE = 0.1
 SAMPLE_STEPS = 100
 FEW_STEPS = 4
 EULER_STEPS = 100
@@ -72,8 +76,8 @@ def make_data(rng: np.random.Generator, n: int, modes: Modes) -> torch.Tensor:
     return torch.from_numpy(modes.sample(rng, n))
 
 
-def min_count(modes: Modes) -> float:
-    return MIN_SHARE * N_SAMPLES / modes.count
+def min_count(modes: Modes, share: float = MIN_SHARE) -> float:
+    return share * N_SAMPLES / modes.count
 
 
 def alpha_sigma(t: torch.Tensor, path: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,7 +331,7 @@ def few_step(g, modes: Modes, second: OtherProcess, panels) -> None:
         for call in second.timed["velocity"]:
             _ = call.value  # a velocity call that failed fails the check with its own error
         panels.append((f"model.sample(steps={FEW_STEPS})", runs[0]))
-        stats = [modes.stats(s, min_count=min_count(modes)) for s in runs]
+        stats = [modes.stats(s, min_count=min_count(modes, FEW_STEP_MIN_SHARE)) for s in runs]
         hq = statistics.median(st.hq for st in stats)
         covered = statistics.median(st.covered for st in stats)
         cost = evaluations(second.timed)
@@ -342,7 +346,7 @@ def few_step(g, modes: Modes, second: OtherProcess, panels) -> None:
         elif covered < modes.count:
             g.record("few_step_sampler", False, value=hq, note=note, feedback=(
                 f"With steps={FEW_STEPS} your samples cover {covered:g} of {modes.count} modes (median over "
-                f"{len(runs)} seeds); all must be covered."))
+                f"{len(runs)} seeds) with at least a tenth of their fair share; all must be covered."))
         else:
             g.metric("few_step_sampler", hq, note=note,
                      hint="Euler with 4 uniform steps leaves the samples between the modes. Where along t does "
