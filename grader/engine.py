@@ -100,8 +100,12 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
     def launch():
         return backend.start(submission_dir, limits, label=label, gpu=on_gpu, run_deadline=run_deadline, log=log)
 
+    # Torch threads: the part's CPUs, never more than the cores of the run's slot (more threads than cores
+    # slow every step, so a time-budgeted training would train less in a small slot than alone).
+    slot = getattr(backend, "slot", None)
+    cpus = min(int(part.resources.cpus), len(slot.cpus)) if slot is not None else int(part.resources.cpus)
+
     def hello(session: Session, restore, threads: int | None) -> dict:
-        cpus = int(part.resources.cpus)
         return session.hello(module=part.module, entries=entries_of(part), threads=min(threads or cpus, cpus),
                              seed=int(sandbox_seeds.integers(2**31 - 1)), timeout=settings.GRADER_IMPORT_SECONDS,
                              restore=restore)

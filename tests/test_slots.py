@@ -201,3 +201,39 @@ def test_a_time_budgeted_training_measures_the_same_alone_or_beside_another_job(
     neighbour.join(120)
     print(f"steps in the budget: alone {alone}, beside another job {together} (neighbour {beside.get('n')})")
     assert together >= 0.85 * alone, (alone, together)
+
+
+def test_a_run_in_a_slot_smaller_than_the_part_asks_torch_for_the_slots_cores_only(monkeypatch):
+    """The part allows 2 CPUs, the slot has 1 core: the harness is told 1 thread (2 threads on one core
+    slow every step, so a time-budgeted training would learn less in a small slot than alone)."""
+    import dataclasses
+
+    import torch
+
+    from grader.engine import grade
+    from grader.parts import load_part_dir
+    from grader.sandbox.inprocess_backend import InProcessBackend
+    from grader.sandbox.session import Session
+
+    example = Path(__file__).resolve().parent.parent / "docs" / "example_part"
+    part = load_part_dir(example)
+    part = dataclasses.replace(part, resources=dataclasses.replace(part.resources, cpus=2))
+    asked: list[int] = []
+    real_hello = Session.hello
+
+    def hello(self, **kwargs):
+        asked.append(kwargs["threads"])
+        return real_hello(self, **kwargs)
+
+    monkeypatch.setattr(Session, "hello", hello)
+    threads_before = torch.get_num_threads()
+    try:
+        backend = InProcessBackend()
+        backend.slot = Slot(index=0, cpus=(0,), memory_mb=1024)
+        grade(part, example / "solution", backend_name="unsafe-inprocess", seed=1, backend=backend)
+        assert asked and set(asked) == {1}
+        asked.clear()
+        grade(part, example / "solution", backend_name="unsafe-inprocess", seed=1, backend=InProcessBackend())
+        assert asked and set(asked) == {2}  # without a slot, the part's CPUs
+    finally:
+        torch.set_num_threads(threads_before)
