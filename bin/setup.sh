@@ -94,12 +94,13 @@ ensure_cli_and_gettext() {
   "$PYTHON" -m pip install -q -e "$REPO_ROOT/cli[check]"
 }
 
-# The whole suite as CI runs it, in about half the time (issue 13: CI under 60 minutes). Most of its time
-# is sandboxes training for a fixed budget, which one core does as fast as two (mdn's reference: 46 s on
-# one core, 45 s on two), so two pytest streams run at once, each pinned (taskset) to half the cores: the
-# sandboxes of a stream get only its cores (a slot is planned from the process's affinity, grader/slots.py)
-# and neither stream's timed work is slowed by the other. The grading stream (calibration and the public
-# tests of every honest solution: about half of the suite's time) logs to var/test-logs/grading.log,
+# The whole suite as CI runs it, in less time (issue 13: CI under 60 minutes). Most of its time is sandboxes
+# training for a fixed budget and waiting on time limits, so two pytest streams run at once: the grading
+# stream (calibration and the public tests of every honest solution: about half of the suite's time) and
+# the rest. Each stream's own processes (pytest, Celery workers, bwrap sandboxes, browsers) are pinned with
+# taskset to half the cores; Docker sandboxes are started by dockerd and take the cores Docker gives them
+# (no slot outside a worker: grade_local and calibrate use the whole machine), so the two streams' Docker
+# gradings share the cores when they overlap. The grading stream logs to var/test-logs/grading.log,
 # printed when it ends; the rest prints live. Its bwrap sandboxes run under their own host uid, since the red team
 # asserts that no process of the sandbox uid outlives a run. Tests marked whole_machine (slot timing, the
 # compose stack) run afterwards, alone. DD2601_SERIAL_TESTS=1 runs one stream instead.
