@@ -100,10 +100,12 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
     def launch():
         return backend.start(submission_dir, limits, label=label, gpu=on_gpu, run_deadline=run_deadline, log=log)
 
-    # Torch threads: the part's CPUs, never more than the cores of the run's slot (more threads than cores
+    # Torch threads: the part's CPUs, never more than the cores of the run's slot, or of a child-process
+    # backend's CPU affinity (a pinned worker or test stream) (more threads than cores
     # slow every step, so a time-budgeted training would train less in a small slot than alone).
     slot = getattr(backend, "slot", None)
-    cpus = min(int(part.resources.cpus), len(slot.cpus)) if slot is not None else int(part.resources.cpus)
+    cores = len(slot.cpus) if slot is not None else getattr(backend, "cores", None)
+    cpus = min(int(part.resources.cpus), cores) if cores else int(part.resources.cpus)
 
     def hello(session: Session, restore, threads: int | None) -> dict:
         return session.hello(module=part.module, entries=entries_of(part), threads=min(threads or cpus, cpus),

@@ -319,6 +319,11 @@ class BwrapTransport(ProcessTransport):
 class BwrapBackend:
     name = "bwrap"
 
+    @property
+    def cores(self) -> int:
+        """The cores its sandboxes can run on: a child process inherits this process's CPU affinity."""
+        return len(os.sched_getaffinity(0))
+
     def __init__(self, *, bwrap: str, python: str, site: Path, host_uid: int | None, cgroup_parent: str,
                  use_seccomp: bool):
         self.bwrap = bwrap

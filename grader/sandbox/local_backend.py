@@ -132,6 +132,11 @@ def serve_process(proc: subprocess.Popen, transport_class: type[ProcessTransport
 
 class UnsafeLocalBackend:
     name = "unsafe-local"
+
+    @property
+    def cores(self) -> int:
+        """The cores its sandboxes can run on: a child process inherits this process's CPU affinity."""
+        return len(os.sched_getaffinity(0))
     gpus: list[str] = []  # never hands out a GPU
 
     def image_digest(self) -> str:
