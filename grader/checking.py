@@ -213,7 +213,8 @@ class Grading:
               audience: str = "student", hint: str = TRAINING_HINT, probe: Probe | None = None) -> Trained:
         """Call a training entry point (`fit`-like: data, then seed= and max_seconds=) in a training sandbox
         with a fresh seed drawn from the secret one, and score the time it took in `check` against
-        `training_limit`. The call may run to 1.5 x the budget + 10 s before it is stopped, so that an
+        `training_limit`, once the trained object's state is saved (a call that returns in no time but
+        leaves no model to score earns no budget check). The call may run to 1.5 x the budget + 10 s before it is stopped, so that an
         overrun is reported as a slow fit rather than a timeout. The trained object's state is then frozen:
         only its config and tensors reach the scoring sandboxes. `probe` (entry, args, kwargs) is asked of
         the trained object now and of the rebuilt one at the first scoring call: a model that does not
@@ -236,9 +237,13 @@ class Grading:
             if check is not None:
                 self._record_not_checked(check, exc)
             return training
-        if check is not None:
-            self.metric(check, training.seconds, threshold=self.training_limit(budget), hint=hint)
         self._freeze(session, spec, training, saved, probe)
+        if check is None:
+            return training
+        if training.error is not None:  # a fast call that left no model to score is no training
+            self._record_not_checked(check, training.error)
+        else:
+            self.metric(check, training.seconds, threshold=self.training_limit(budget), hint=hint)
         return training
 
     def _freeze(self, session, spec: EntryPoint, training: Trained, saved: SavedState, probe: Probe | None) -> None:

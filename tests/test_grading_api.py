@@ -290,9 +290,21 @@ def test_an_honest_model_passes_the_restore_probe(tmp_path):
 def test_a_model_without_config_cannot_be_frozen(tmp_path):
     student = GOOD.replace("self.config = config", "pass")
     _, checks = run(tmp_path, STANDARD_CHECKS, student)
-    assert checks["fit_budget"].passed
     assert checks["predict"].status == Status.NOT_CHECKED
     assert "has no `config` dict" in checks["predict"].feedback
+    # the budget check counts a training that left a model to score, and says why it does not here
+    assert checks["fit_budget"].status == Status.NOT_CHECKED
+    assert "has no `config` dict" in checks["fit_budget"].feedback
+
+
+def test_a_training_answer_without_a_saved_state_earns_no_budget_check(tmp_path):
+    """A forged or broken answer to fit (here: state_dict raises while the state is saved) returns in no
+    time; the budget check must not count it as a fast training."""
+    student = GOOD.replace("def predict(self, x):",
+                           "def state_dict(self, *a, **k):\n        raise RuntimeError('no')\n    def predict(self, x):")
+    _, checks = run(tmp_path, STANDARD_CHECKS, student)
+    assert checks["fit_budget"].status == Status.NOT_CHECKED, checks["fit_budget"]
+    assert "could not be saved for scoring" in checks["fit_budget"].feedback
 
 
 def test_a_missing_build_function_is_named(tmp_path):
