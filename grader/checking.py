@@ -65,6 +65,7 @@ class NotTrained(SandboxError):
 Probe = tuple[str, tuple, dict] | Callable[[Callable[..., Any]], tuple[str, tuple, dict]]
 
 TRAINING_HINT = "Stop training when max_seconds is used up (check time.monotonic() in your loop)."
+RESTORE_TOLERANCE = 1e-4  # a rebuilt model's answers may differ from the trained one's by float rounding only
 TRAINING_GRACE_SECONDS = 2.0  # for moving the data in and the model's handle out
 
 
@@ -78,6 +79,7 @@ class Trained:
     error: SandboxError | None = None
     probe: tuple[str, tuple, dict, Any] | None = None  # (entry, args, kwargs, the trained object's answer)
     probed: bool = False  # compared with the rebuilt object's answer
+    unsteady: float = 0.0  # how far the trained object's answers to the probe, asked twice, were apart
     frozen: FrozenObject | None = None  # what survives the training process
 
     @property
@@ -177,7 +179,16 @@ class Grading:
                                           audience="staff", timeout=None)
         training.probed = True
         gap = answer_gap(trained_answer, rebuilt_answer)
-        if gap > 1e-4:
+        if gap > RESTORE_TOLERANCE and training.unsteady > RESTORE_TOLERANCE:
+            training.error = StateInvalid(
+                f"Your {owner} gives different answers to the same input each time it is asked (twice the same "
+                f"input to {entry}, right after {training.entry} returned, differed by "
+                f"{format_number(training.unsteady)}), so the grader cannot score the model it rebuilt. Dropout "
+                "or batch normalisation is probably still in training mode: put the model in eval mode "
+                f"(model.eval()) before {training.entry} returns (the grader keeps that mode), and draw random numbers only from a "
+                "generator seeded by the call's own seed argument.")
+            self._require_trained(owner)
+        if gap > RESTORE_TOLERANCE:
             training.error = StateInvalid(
                 f"Your {owner} gives other answers after the grader rebuilt it from its saved state "
                 f"({training.entry}'s model and the rebuilt one differ by {format_number(gap)} on the same "
@@ -266,6 +277,9 @@ class Grading:
         try:
             entry, args, kwargs = probe(ask) if callable(probe) else probe
             training.probe = (entry, args, kwargs, ask(entry, *args, **kwargs))
+            # asked again: a model that answers one input two ways (dropout left on) is told that, not that
+            # its state went missing
+            training.unsteady = answer_gap(training.probe[3], ask(entry, *args, **kwargs))
         except SandboxError as exc:  # a model that fails the probe fails the checks that ask it the same
             self.log.note("staff", f"restore probe of {spec.stores_object} not asked: {exc.student_message}")
 

@@ -282,6 +282,18 @@ def test_a_model_that_does_not_restore_from_its_state_is_told_so(tmp_path):
     assert "register every tensor" in checks["predict"].feedback
 
 
+def test_a_model_left_in_training_mode_is_told_to_call_eval(tmp_path):
+    """Dropout left on: the trained object answers one input two ways, so the rebuilt one differs too; the
+    student is sent to model.eval(), not to registering tensors (issue 17, item 3)."""
+    noisy = GOOD.replace("self.scale = torch.nn.Parameter(torch.ones(()))",
+                         "self.scale = torch.nn.Parameter(torch.ones(()))\n        self.drop = torch.nn.Dropout(0.5)")
+    noisy = noisy.replace("return self.scale * x.sum(1)", "return self.drop(self.scale * x).sum(1)")
+    _, checks = run(tmp_path, PROBED, noisy)
+    assert checks["predict"].status == Status.NOT_CHECKED
+    assert "different answers to the same input each time" in checks["predict"].feedback
+    assert "model.eval()" in checks["predict"].feedback and "register every tensor" not in checks["predict"].feedback
+
+
 def test_an_honest_model_passes_the_restore_probe(tmp_path):
     report, _ = run(tmp_path, PROBED)
     assert report.all_passed

@@ -49,6 +49,7 @@ def test_training_inside_the_first_query_earns_nothing(run, tmp_path):
     nll = next(c for c in outcome.report.checks if c.name == "nll")
     assert nll.status != "passed", outcome.explain()
     assert ("gives other answers after the grader rebuilt it" in nll.feedback
+            or "different answers to the same input each time" in nll.feedback  # it trained in the probe
             or "did not finish within its limit" in nll.feedback), outcome.explain()
 
 
