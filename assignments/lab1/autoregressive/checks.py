@@ -70,7 +70,7 @@ from matplotlib.figure import Figure
 from torch.nn.functional import logsigmoid
 
 from grader.checking import Pending, ResultInvalid
-from grader.checklib.batches import Interleaved
+from grader.checklib.batches import Interleaved, secret_subset
 from grader.checklib.copies import exact_copy_fraction
 from grader.checklib.digit_mixtures import DigitMixture, StaffDecoder
 from grader.checklib.digits import bernoulli_nll, show_mosaic
@@ -107,6 +107,8 @@ N_DIGITS_TRAIN = 2000                           # images fit_digits gets
 N_DIGITS_TEST = 400                             # held-out images scored (standard error of the excess ~0.09)
 N_DIGITS_GAP = 400                              # training images scored for the staff note
 N_DIGITS_DECOYS = 200                           # fresh images sent with the scored ones, never scored
+N_DIGITS_VERIFIED = 32                          # scored held-out images re-asked with one pixel flipped (secret subset)
+FLIPS_PER_VERIFIED = 8                          # pixels flipped, one at a time, in each of them
 DIGITS_FLOOR_SDS = 4.0                          # an NLL this many standard errors below the source's is not one
 DIGITS_BUDGET_FRACTION = 0.5                    # fit_digits gets half of fit's budget
 N_DIGIT_SAMPLES = 2000
@@ -181,6 +183,23 @@ def find_leaks(lp: torch.Tensor, meta: list[tuple[int, int, str]], n_bases: int
     return worst, leaks
 
 
+def causality_hint(leaks: list[tuple[int, int, int, str, float]]) -> str:
+    """Feedback for the leaks find_leaks saw: the farthest look into the future when there is one (a missing
+    mask), else a position that sees its own token (inputs not shifted); '' when nothing leaked."""
+    if not leaks:
+        return ""
+    future = [leak for leak in leaks if leak[0] > 0]
+    if future:
+        _, p, j, what, d = max(future)
+        return (f"The log-probabilities at position {p} changed by {d:.3g} when {what} changed: your model "
+                f"looks into the future. Position {p} may only use {allowed(p)}: mask attention to later "
+                "positions (a lower-triangular mask on the attention scores, applied before the softmax).")
+    _, p, j, what, d = leaks[0]
+    return (f"The log-probabilities at position {p} changed by {d:.3g} when the token at position {p} "
+            f"itself changed: logits[:, {p}] must predict token {p} from {allowed(p)}. Shift the "
+            "inputs right by one (BOS, x_0, ..., x_62) so the model never sees the token it predicts.")
+
+
 def check_causality(g, rng: np.random.Generator) -> bool:
     bases = make_sequences(rng, 4)
     rows, meta = causality_probe(rng, bases)
@@ -188,18 +207,7 @@ def check_causality(g, rng: np.random.Generator) -> bool:
     worst, leaks = find_leaks(lp, meta, bases.shape[0])
     if not leaks:
         return g.metric("causal", worst)
-    future = [leak for leak in leaks if leak[0] > 0]
-    if future:
-        _, p, j, what, d = max(future)
-        hint = (f"The log-probabilities at position {p} changed by {d:.3g} when {what} changed: your model "
-                f"looks into the future. Position {p} may only use {allowed(p)}: mask attention to later "
-                "positions (a lower-triangular mask on the attention scores, applied before the softmax).")
-    else:
-        _, p, j, what, d = leaks[0]
-        hint = (f"The log-probabilities at position {p} changed by {d:.3g} when the token at position {p} "
-                f"itself changed: logits[:, {p}] must predict token {p} from {allowed(p)}. Shift the "
-                "inputs right by one (BOS, x_0, ..., x_62) so the model never sees the token it predicts.")
-    g.metric("causal", worst, hint=hint, note=f"{len(leaks)} leaking (position, row) pairs")
+    g.metric("causal", worst, hint=causality_hint(leaks), note=f"{len(leaks)} leaking (position, row) pairs")
     return False
 
 
@@ -374,9 +382,22 @@ def tempered_log_probs(logits: torch.Tensor, temperature: float, top_k: int) -> 
     return torch.log_softmax(scaled, dim=-1)
 
 
+def temperature_result(tokens: torch.Tensor, logits: torch.Tensor, temperature: float, top_k: int) -> dict[str, float]:
+    """One operating point: the copy rate of samples drawn there (tokens [n, T]) against the rate that the
+    model's own logits on those samples predict at the same positions, tempered and truncated alike."""
+    lp = tempered_log_probs(logits, temperature, top_k)
+    predicted = float(lp[:, LAG:].gather(-1, tokens[:, :-LAG, None]).exp().mean())
+    measured = float(copy_indicator(tokens).mean())
+    return {"temperature": temperature, "top_k": top_k, "measured": measured, "predicted": predicted,
+            "gap": abs(measured - predicted)}
+
+
 def temperature_hint(results: list[dict[str, float]], tolerance: float) -> str:
-    """Feedback for the worst operating point, with what the points within tolerance say about where the bug is."""
+    """Feedback for the worst operating point, with what the points within tolerance say about where the bug
+    is; '' when every point is within tolerance."""
     worst = max(results, key=lambda r: r["gap"])
+    if worst["gap"] <= tolerance:
+        return ""
     fine = [r for r in results if r["gap"] <= tolerance]
     text = (f"At {operating_point(worst['temperature'], worst['top_k'])} your samples copy the token 8 back at rate "
             f"{worst['measured']:.3f}, while softmax(logits / {worst['temperature']:g})"
@@ -397,11 +418,8 @@ def check_temperature(g, rng: np.random.Generator) -> None:
     results = []
     for temperature, top_k in TEMPERATURE_POINTS:
         tokens = get_samples(g, N_SAMPLE, temperature=temperature, top_k=top_k, seed=int(rng.integers(2**31 - 1)))
-        lp = tempered_log_probs(g.call("model.logits", tokens, audience="student"), temperature, top_k)
-        predicted = float(lp[:, LAG:].gather(-1, tokens[:, :-LAG, None]).exp().mean())
-        measured = float(copy_indicator(tokens).mean())
-        results.append({"temperature": temperature, "top_k": top_k, "measured": measured, "predicted": predicted,
-                        "gap": abs(measured - predicted)})
+        results.append(temperature_result(tokens, g.call("model.logits", tokens, audience="student"), temperature,
+                                          top_k))
     tolerance = g.part.checks["temperature"].threshold
     g.metric("temperature", max(r["gap"] for r in results), hint=temperature_hint(results, tolerance),
              note="; ".join(f"{operating_point(r['temperature'], r['top_k'])}: measured {r['measured']:.4f}, "
@@ -459,19 +477,32 @@ def check_seed(g, rng: np.random.Generator) -> None:
     b = get_samples(g, 16, temperature=1.0, top_k=0, seed=seed_b)
     same = {operating_point(*point): torch.equal(x, y) for point, x, y in zip(SEED_POINTS, first, again, strict=True)}
     differ = float((a != b).any(dim=-1).double().mean())
+    passed, feedback = seed_feedback(same, differ, distinct=len(a.unique(dim=0)), rows=len(a))
+    g.record("seed", passed, feedback, value=None if not all(same.values()) else differ)
+
+
+def seed_feedback(same: dict[str, bool], differ: float, *, distinct: int, rows: int) -> tuple[bool, str]:
+    """Whether the seed works, and why not. `same`: per operating point, whether one seed gave the same
+    samples in two processes; `differ`: the share of rows that another seed changed at temperature 1;
+    `distinct`: how many of the `rows` samples of one call at temperature 1 differ from each other. Samples
+    that are nearly all one sequence are not a seed ignored but a sampler that draws nothing."""
     if not all(same.values()):
         agree = [point for point, ok in same.items() if ok]
-        g.record("seed", False, "Two calls with the same seed gave different samples at "
-                 + " and at ".join(point for point, ok in same.items() if not ok)
-                 + (f" (at {' and '.join(agree)} they agree)" if agree else "")
-                 + ": create a torch.Generator seeded with `seed` inside sample() and pass it to every "
-                 "torch.multinomial call, in every branch (top-k included).")
-    elif differ < 0.5:
-        g.record("seed", False, f"Two different seeds gave the same samples in {1 - differ:.0%} of the rows: "
-                 "use the seed argument, and sample rather than take the argmax at temperature 1.", value=differ)
-    else:
-        g.record("seed", True, "The same seed reproduces the samples (at " + ", ".join(same) + "); another seed "
-                 "changes them.", value=differ)
+        return False, ("Two calls with the same seed gave different samples at "
+                       + " and at ".join(point for point, ok in same.items() if not ok)
+                       + (f" (at {' and '.join(agree)} they agree)" if agree else "")
+                       + ": create a torch.Generator seeded with `seed` inside sample() and pass it to every "
+                       "torch.multinomial call, in every branch (top-k included).")
+    if differ < 0.5 and distinct <= rows // 2:
+        return False, (f"Your {rows} samples at temperature 1 are only {distinct} different sequence"
+                       f"{'s' if distinct != 1 else ''}, so another seed cannot change them: the sampler draws "
+                       "nothing at random. Draw each token from softmax(logits / temperature) with "
+                       "torch.multinomial (the argmax is for temperature 0 only).")
+    if differ < 0.5:
+        return False, (f"Two different seeds gave the same samples in {1 - differ:.0%} of the rows, though the "
+                       "samples of one call differ from each other: use the seed argument (a torch.Generator "
+                       "seeded with it), not a fixed seed.")
+    return True, "The same seed reproduces the samples (at " + ", ".join(same) + "); another seed changes them."
 
 
 def check_nll(g, test: torch.Tensor, causal_ok: bool) -> torch.Tensor:
@@ -551,12 +582,9 @@ def digits_allowed(d: int) -> str:
     return "nothing (a bias only)" if d == 0 else "pixel 0 only" if d == 1 else f"pixels 0..{d - 1} only"
 
 
-def check_digits_causality(g, rng: np.random.Generator, train: torch.Tensor) -> bool:
-    """For 4 images (2 training images, 2 random bit patterns) and every pixel d: flip pixel d alone, and
-    every pixel from d on; the Bernoulli log-probabilities at pixels 0..d must not change."""
-    picks = train[torch.from_numpy(rng.choice(train.shape[0], 2, replace=False))]
-    noise = torch.from_numpy((rng.random((2, PIXELS)) < 0.5).astype(np.float64))
-    bases = torch.cat([picks, noise])
+def digits_causality_probe(bases: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int, str]]]:
+    """Rows: the bases [b, 64], then for each base and pixel d one row with pixel d flipped and one with every
+    pixel from d on flipped; and (base row, d, what changed) per extra row, as find_leaks reads them."""
     rows, meta = [bases], []
     for b in range(bases.shape[0]):
         for d in range(PIXELS):
@@ -565,26 +593,63 @@ def check_digits_causality(g, rng: np.random.Generator, train: torch.Tensor) -> 
             suffix[d:] = 1 - suffix[d:]
             rows += [one[None], suffix[None]]
             meta += [(b, d, pixel_name(d)), (b, d, f"every pixel from {d} on")]
-    logits = g.call("digits_model.logits", torch.cat(rows), audience="student")
+    return torch.cat(rows), meta
+
+
+def check_digits_causality(g, rng: np.random.Generator, train: torch.Tensor) -> bool:
+    """For 4 images (2 training images, 2 random bit patterns) and every pixel d: flip pixel d alone, and
+    every pixel from d on; the Bernoulli log-probabilities at pixels 0..d must not change."""
+    picks = train[torch.from_numpy(rng.choice(train.shape[0], 2, replace=False))]
+    noise = torch.from_numpy((rng.random((2, PIXELS)) < 0.5).astype(np.float64))
+    bases = torch.cat([picks, noise])
+    rows, meta = digits_causality_probe(bases)
+    logits = g.call("digits_model.logits", rows, audience="student")
     lp = torch.stack([logsigmoid(logits), logsigmoid(-logits)], dim=-1)     # [R, 64, 2]: log p(1), log p(0)
     worst, leaks = find_leaks(lp, meta, bases.shape[0])
     if not leaks:
         return g.metric("digits_causal", worst)
+    g.metric("digits_causal", worst, hint=digits_causality_hint(leaks), note=f"{len(leaks)} leaking (pixel, row) pairs")
+    return False
+
+
+def digits_causality_hint(leaks: list[tuple[int, int, int, str, float]]) -> str:
+    """Feedback for the digits model's leaks: a later pixel seen (a mask that lets it through) before a pixel
+    that sees itself (a non-strict output mask); '' when nothing leaked."""
+    if not leaks:
+        return ""
     future = [leak for leak in leaks if leak[0] > 0]
     if future:
         _, p, d, what, size = max(future)
-        hint = (f"The log-probabilities of {pixel_name(p)} changed by {size:.3g} when {what} changed: the "
+        return (f"The log-probabilities of {pixel_name(p)} changed by {size:.3g} when {what} changed: the "
                 f"logit of pixel {p} may use {digits_allowed(p)}. Check your masks: a hidden unit of degree m "
                 "may see pixels 0..m, an output d only hidden units of degree m < d, and every layer's weight "
                 "must be multiplied by its mask in forward (not only at initialisation).")
-    else:
-        _, p, d, what, size = leaks[0]
-        hint = (f"The log-probabilities of {pixel_name(p)} changed by {size:.3g} when that pixel itself changed: "
-                f"its logit may use {digits_allowed(p)}, never pixel {p}. The output mask needs a strict "
-                "inequality (output d sees hidden units of degree m < d), and a direct input-to-output "
-                "connection must be strictly lower-triangular.")
-    g.metric("digits_causal", worst, hint=hint, note=f"{len(leaks)} leaking (pixel, row) pairs")
-    return False
+    _, p, d, what, size = leaks[0]
+    return (f"The log-probabilities of {pixel_name(p)} changed by {size:.3g} when that pixel itself changed: "
+            f"its logit may use {digits_allowed(p)}, never pixel {p}. The output mask needs a strict "
+            "inequality (output d sees hidden units of degree m < d), and a direct input-to-output "
+            "connection must be strictly lower-triangular.")
+
+
+def scored_leaks_reason(leaks: list[tuple[int, int, int, str, float]]) -> str:
+    """Why the held-out NLL is not counted when the scored images' own logits changed when the grader asked
+    them again with pixel d flipped (scored_rows_leaks): at pixel d itself, the pixel was seen; at an earlier
+    pixel, the answer depends on more than the earlier pixels — later pixels, other images of the batch or
+    earlier calls — which two calls cannot tell apart, so the words name all three."""
+    head = (f"on the scored images themselves your logits are not autoregressive, so these numbers are not "
+            f"likelihoods: the grader asked {N_DIGITS_VERIFIED} of them again in a fresh process, one pixel "
+            "flipped at a time")
+    earlier = [leak for leak in leaks if leak[0] > 0]
+    if earlier:
+        _, p, d, what, size = max(earlier, key=lambda leak: leak[4])
+        return (f"{head}, and the log-probabilities of {pixel_name(p)} changed by {size:.3g} when {what} changed, "
+                f"though the logit of pixel {p} may use {digits_allowed(p)}. It must depend on those pixels of the "
+                "same image only: not on later pixels (check your masks), not on the other images in the batch, "
+                "and not on earlier calls")
+    _, p, d, what, size = max(leaks, key=lambda leak: leak[4])
+    return (f"{head}, and the log-probabilities of {pixel_name(p)} changed by {size:.3g} when that pixel itself "
+            f"changed: its logit may use {digits_allowed(p)}, never pixel {p} (the output mask needs a strict "
+            "inequality)")
 
 
 def draw_digits(g, n: int, seed: int) -> torch.Tensor:
@@ -594,6 +659,23 @@ def draw_digits(g, n: int, seed: int) -> torch.Tensor:
     return s
 
 
+def digits_samples_hint(samples: torch.Tensor, probs: torch.Tensor) -> str:
+    """Feedback for the pixel whose frequency in the samples [n, 64] is farthest from the probability the
+    model's own logits give it (probs, sigmoid of the logits on those samples); values other than 0 and 1
+    are named first, and then averaged, not counted as 1s."""
+    d = int((samples.mean(0) - probs.mean(0)).abs().argmax())
+    binary = bool(((samples == 0) | (samples == 1)).all())
+    frequency = (f"{float(samples[:, d].mean()):.3f} of your samples are 1" if binary
+                 else f"your samples average {float(samples[:, d].mean()):.3f}")
+    hint = (f"At {pixel_name(d)} {frequency}, but your own logits give it "
+            f"probability {float(probs[:, d].mean()):.3f} on average, given each sample's earlier pixels. Draw the "
+            "pixels in raster order, pixel 0 first, each from Bernoulli(sigmoid(logit_d)) computed on the image "
+            "with the pixels drawn so far filled in (torch.bernoulli with your generator); do not threshold at 0.5.")
+    if not binary:
+        hint = "Some sampled values are not 0 or 1: return Bernoulli draws, not probabilities. " + hint
+    return hint
+
+
 def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor, source: DigitMixture) -> torch.Tensor:
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=3)]
     many = draw_digits(g, N_DIGIT_SAMPLES, seeds[0])
@@ -601,15 +683,8 @@ def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor, sourc
     # Their own conditionals at their own samples: x_d should be 1 with probability sigmoid(logit_d(x_<d)).
     probs = torch.sigmoid(g.call("digits_model.logits", many, audience="student"))
     gap = (many.mean(0) - probs.mean(0)).abs()
-    d = int(gap.argmax())
     data_gap = (many.mean(0) - train.mean(0)).abs()
-    hint = (f"At {pixel_name(d)} {float(many[:, d].mean()):.3f} of your samples are 1, but your own logits give it "
-            f"probability {float(probs[:, d].mean()):.3f} on average, given each sample's earlier pixels. Draw the "
-            "pixels in raster order, pixel 0 first, each from Bernoulli(sigmoid(logit_d)) computed on the image "
-            "with the pixels drawn so far filled in (torch.bernoulli with your generator); do not threshold at 0.5.")
-    if not binary:
-        hint = "Some sampled values are not 0 or 1: return Bernoulli draws, not probabilities. " + hint
-    g.metric("digits_samples", float(gap.max()), hint=hint,
+    g.metric("digits_samples", float(gap.max()), hint=digits_samples_hint(many, probs),
              note=f"largest gap between the pixel frequencies of the samples and of the training images "
                   f"{float(data_gap.max()):.3f} (mean {float(data_gap.mean()):.3f})")
 
@@ -656,6 +731,7 @@ class DigitScores:
     train_excess: float
     linear: float
     inside: float            # the share of the model's outputs in [0, 1] (probabilities instead of logits)
+    scored_leaks: list[tuple[int, int, int, str, float]] = field(default_factory=list)  # find_leaks on scored rows
 
     @property
     def excess(self) -> float:
@@ -680,11 +756,48 @@ def score_digits(g, rng: np.random.Generator, train: torch.Tensor, test: torch.T
     """The held-out images (scored) in one shuffled batch with training images (the staff gap note) and fresh
     decoys: no row's position or company tells what it is for."""
     batch = Interleaved(rng, test, train[:N_DIGITS_GAP], source.sample(rng, N_DIGITS_DECOYS))
-    held_out, seen, _ = batch.split(g.call("digits_model.logits", batch.rows))
+    with g.round() as r:
+        answer = r.call("digits_model.logits", batch.rows)
+    held_out, seen, _ = batch.split(answer.value)
+    leaks = scored_rows_leaks(g, rng, test, held_out, source)
     train_excess = float((bernoulli_nll(seen, train[:N_DIGITS_GAP]) + source.log_prob(train[:N_DIGITS_GAP])).mean())
     linear = float((linear_autoregressive_nll(train, test) + source.log_prob(test)).mean())
     return DigitScores(bernoulli_nll(held_out, test), -source.log_prob(test), independent_nll(train, test),
-                       train_excess, linear, float(((held_out >= 0) & (held_out <= 1)).double().mean()))
+                       train_excess, linear, float(((held_out >= 0) & (held_out <= 1)).double().mean()), leaks)
+
+
+def scored_rows_leaks(g, rng: np.random.Generator, test: torch.Tensor, held_out: torch.Tensor,
+                      source: DigitMixture) -> list[tuple[int, int, int, str, float]]:
+    """Causality shown on the scored images themselves (issue 19, item 2): a secret subset of them, each with
+    one pixel d flipped at a time, is asked again in a later round (a fresh process, among fresh decoys); the
+    logits at pixels 0..d must be those the scored call gave. The scored call cannot know which of its rows
+    will be re-asked, and the later process cannot know what the scored call answered, so logits that peek
+    at a pixel on the scored rows show here whatever the probe rows of the causality check saw."""
+    picks = secret_subset(rng, len(test), N_DIGITS_VERIFIED)
+    rows, meta = [], []
+    for k, i in enumerate(picks.tolist()):
+        for d in sorted(rng.choice(PIXELS, FLIPS_PER_VERIFIED, replace=False).tolist()):
+            row = test[i].clone()
+            row[d] = 1 - row[d]
+            rows.append(row[None])
+            meta.append((k, d, pixel_name(d)))
+    batch = Interleaved(rng, torch.cat(rows), source.sample(rng, N_DIGITS_DECOYS))
+    with g.round() as r:
+        answer = r.call("digits_model.logits", batch.rows)
+    flipped, _ = batch.split(answer.value)
+    logits = torch.cat([held_out[picks], flipped])
+    return find_leaks(torch.stack([logsigmoid(logits), logsigmoid(-logits)], dim=-1), meta, len(picks))[1]
+
+
+def digits_nll_hint(summary: str, inside: float) -> str:
+    """The advice for a held-out NLL too far above the source's; first, when nearly every output lies in
+    [0, 1] (`inside`, the share measured), that the outputs look like probabilities rather than logits."""
+    hint = summary + (" Train longer or with a learning-rate schedule, use more hidden units, and check that the "
+                      "loss is binary_cross_entropy_with_logits summed over the 64 pixels.")
+    if inside > 0.99:
+        hint = (f"{inside:.0%} of your outputs lie in [0, 1]: digits_model.logits seems to return probabilities "
+                "(a sigmoid at the end). Return the logits; the grader applies the sigmoid itself. ") + hint
+    return hint
 
 
 def check_digits_nll(g, scores: DigitScores, causal_ok: bool) -> None:
@@ -703,6 +816,8 @@ def check_digits_nll(g, scores: DigitScores, causal_ok: bool) -> None:
     if not causal_ok:
         reason = ("your digits model is not autoregressive (see the causality check), so these numbers are not "
                   "likelihoods")
+    elif scores.scored_leaks:
+        reason = scored_leaks_reason(scores.scored_leaks)
     elif excess < -DIGITS_FLOOR_SDS * se:
         reason = (f"your NLL is {-excess:.3f} nats per image BELOW the exact NLL of the source that drew these "
                   f"images ({-excess / se:.1f} standard errors). No model can do better than the source on average "
@@ -713,11 +828,7 @@ def check_digits_nll(g, scores: DigitScores, causal_ok: bool) -> None:
         g.record("digits_beats_independent", False, f"Not counted: {reason}.", value=scores.dependence_captured,
                  note=note)
         return
-    hint = summary + (" Train longer or with a learning-rate schedule, use more hidden units, and check that the "
-                      "loss is binary_cross_entropy_with_logits summed over the 64 pixels.")
-    if scores.inside > 0.99:
-        hint = (f"{scores.inside:.0%} of your outputs lie in [0, 1]: digits_model.logits seems to return probabilities "
-                "(a sigmoid at the end). Return the logits; the grader applies the sigmoid itself. ") + hint
+    hint = digits_nll_hint(summary, scores.inside)
     g.metric("digits_nll", excess, hint=hint, note=note)
     g.metric("digits_beats_independent", scores.dependence_captured, hint=hint,
              detail=f"Independent pixels score {independent - source_nll:.3f} nats per image above the source, your "

@@ -1,0 +1,241 @@
+"""Every feedback branch of the GAN part's checks says what was measured (issue 17, item 3).
+
+assignments/lab1/gan/checks.py is driven three ways, each the smallest real route to a branch:
+- functions that take the grading (`record_budget`, `copies_found`) get a real `Grading` that records
+  outcomes (tests/checks_in_process.recorder) and real training handles and sandbox errors;
+- checks that call the submission (`function_of_z`, `check_optimal`) get a real `Grading` whose calls the
+  submission's functions answer at once in this process, validated as the grader validates them (as
+  tests/checks_in_process.Answering answers a round): known-wrong models, the reference's functions and
+  generators written here;
+- the branches written inline in `sample_quality` (the quick-fit flag for staff, the no_copies, modes and
+  mode_balance hints) by one in-process grading (the unsafe-inprocess backend) of the known-wrong
+  replays_training with three neighbouring modes left out of what it replays.
+About 10 s, most of it that grading.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from grader.checking import Grading, ResultInvalid, Trained
+from grader.checklib.modes import Modes
+from grader.engine import grade, load_checks_module
+from grader.parts import build_known_wrong, load_part
+from grader.sandbox.session import CallFailed, LimitExceeded, OutputLog
+from grader.workspace import submission_workspace
+from tests.checks_in_process import Answering, import_submission, recorder
+
+PART = load_part("gan")
+
+
+@pytest.fixture(scope="module")
+def gan():
+    return load_checks_module(PART)
+
+
+class AnsweredHere(Grading):
+    """A real Grading whose calls the given functions answer at once, in this process, with the arguments
+    and validation of a sandbox call (tests/checks_in_process.Answering). The sandbox path itself is
+    covered by calibration and by the grading at the end of this file."""
+
+    answering: Answering
+
+    def timed_call(self, entry, *args, audience="staff", timeout=None, **kwargs):
+        return self.answering.call(entry, *args, **kwargs).value, 0.0
+
+
+def answered(answers: dict, seed: int = 1) -> AnsweredHere:
+    g = AnsweredHere(PART, sandboxes=None, seed=seed, on_gpu=False, log=OutputLog(65536))
+    g.answering = Answering(PART, SimpleNamespace(**answers))
+    return g
+
+
+# ---- fit_budget ----
+
+def budget(gan, fit_times: list[float], short: Trained):
+    g = recorder(PART)
+    gan.record_budget(g, fit_times, short, note="NOTE")
+    return g.outcomes["fit_budget"]
+
+
+def trained(seconds: float = math.nan, error=None) -> Trained:
+    return Trained("fit", "model", seconds=seconds, error=error)
+
+
+def test_trainings_within_their_budgets_pass_on_the_slowest_full_training(gan):
+    outcome = budget(gan, [9.5, 12.0, 10.1], trained(1.9))
+    assert outcome.passed and outcome.value == 12.0 and outcome.threshold == 32.0, outcome
+
+
+def test_a_full_training_over_its_budget_is_told_to_stop_on_time(gan):
+    outcome = budget(gan, [9.5, 45.0, 10.1], trained(1.9))
+    assert not outcome.passed and outcome.value == 45.0 and outcome.threshold == 32.0
+    assert "Stop training when max_seconds is used up" in outcome.feedback and "trains three times" in outcome.feedback
+    assert "That was the training with max_seconds = 2" not in outcome.feedback
+
+
+def test_a_short_training_that_overruns_reports_its_own_time_and_limit(gan):
+    """wrong/ignores_max_seconds: fixed steps fit into 30 s, but not into 2 s."""
+    outcome = budget(gan, [9.5, 12.0, 10.1], trained(9.3))
+    assert not outcome.passed and outcome.value == 9.3 and outcome.threshold == 4.0, outcome
+    feedback = outcome.feedback
+    assert "That was the training with max_seconds = 2; with 30 s your fit took 12.0 s at most." in feedback
+    assert "check time.monotonic() in the training loop instead of counting a fixed number of steps" in feedback
+
+
+def test_a_short_training_stopped_at_its_limit_is_told_to_stop_on_time(gan):
+    stopped = LimitExceeded("fit did not finish within its limit of 13 s; it was stopped.")
+    outcome = budget(gan, [9.5, 12.0, 10.1], trained(error=stopped))
+    assert not outcome.passed and outcome.value is None
+    assert outcome.feedback.startswith("The grader also trains once with max_seconds = 2, and there: fit did not "
+                                       "finish within its limit of 13 s; it was stopped. fit must stop when")
+
+
+def test_a_short_training_that_raises_is_told_fit_must_work_with_any_budget(gan):
+    raised = CallFailed("fit raised ZeroDivisionError: division by zero", entry="fit",
+                        exception_type="ZeroDivisionError")
+    outcome = budget(gan, [9.5, 12.0, 10.1], trained(error=raised))
+    assert not outcome.passed
+    assert "there: fit raised ZeroDivisionError: division by zero. fit must work with any max_seconds" in outcome.feedback
+    assert "time.monotonic" not in outcome.feedback
+
+
+# ---- uses_z: generate must be a deterministic, row-wise function of z that depends on z ----
+
+MODES = Modes.ring(0.3, sigma=0.05, count=8)
+
+
+def ring_generator(z: torch.Tensor) -> torch.Tensor:
+    """A hand-written generator of the ring: the mode from z's first coordinate, the spread from the rest."""
+    mode = (0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2))) * 8).long().clamp(0, 7)
+    angle = 0.3 + 2 * math.pi * mode / 8
+    return torch.stack([2 * angle.cos(), 2 * angle.sin()], dim=1) + 0.05 * z[:, 1:3]
+
+
+def uses_z(gan, model_generate, z_dim: int) -> tuple[str, float]:
+    """function_of_z's verdict and spread ratio for the generator, as sample_quality measures them."""
+    g = answered({"model.generate": model_generate})
+    z = g.rng.standard_normal((gan.N_SAMPLES, z_dim))
+    samples = g.call("model.generate", z)
+    real_spread = gan.mean_pair_distance(MODES.sample(g.rng, gan.N_SAMPLES), MODES.sample(g.rng, gan.N_SAMPLES))
+    return gan.function_of_z(g, z, samples, real_spread)
+
+
+def known_wrong_model(bug: str, tmp_path: Path):
+    module = import_submission(build_known_wrong(PART.path / "wrong" / bug, tmp_path / bug), PART.module)
+    torch.manual_seed(0)
+    return module.GAN()  # untrained: the property is the code's, not the training's
+
+
+def test_a_generator_of_z_passes_and_a_collapsed_one_measures_below_the_spread_limit(gan):
+    problem, spread = uses_z(gan, ring_generator, 3)
+    assert problem == "" and spread >= gan.SPREAD_RATIO, spread
+    problem, spread = uses_z(gan, lambda z: torch.tensor([1.0, 0.5]) + 0.01 * z[:, :2], 3)
+    assert problem == "" and spread < gan.SPREAD_RATIO, spread
+
+
+def test_a_generator_that_draws_its_own_noise_is_told_so(gan, tmp_path):
+    problem, _ = uses_z(gan, known_wrong_model("ignores_z", tmp_path).generate, 2)
+    assert problem.startswith("generate(z) gave different samples when called twice with the same z"), problem
+
+
+def test_a_generator_in_training_mode_is_told_its_rows_depend_on_the_batch(gan, tmp_path):
+    problem, _ = uses_z(gan, known_wrong_model("batchnorm_train_mode", tmp_path).generate, 2)
+    assert "did not give the same rows" in problem and "BatchNorm in eval mode" in problem, problem
+
+
+# ---- no_copies: nearer the training set than a fresh set ----
+
+def test_fresh_samples_pass_the_copy_test_and_replayed_points_moved_by_sigma_over_16_fail(gan):
+    g = recorder(PART, seed=2)
+    x_train = MODES.sample(g.rng, gan.N_TRAIN)
+    nearer, limit = gan.copies_found(g, MODES, MODES.sample(g.rng, gan.N_SAMPLES), x_train)
+    assert abs(nearer - 0.5) < 0.05 and nearer <= limit, (nearer, limit)
+    replayed = x_train[g.rng.integers(0, len(x_train), gan.N_SAMPLES)]
+    moved = replayed + g.rng.normal(0, gan.SIGMA / 16, replayed.shape)        # wrong/kde_tuned_bandwidth
+    nearer, limit = gan.copies_found(g, MODES, moved, x_train)
+    assert nearer > limit, (nearer, limit)
+
+
+# ---- modes and balance: one dropped mode is not hidden by the count ----
+
+def test_one_dropped_mode_passes_the_mode_count_and_fails_the_balance(gan):
+    """Seven of eight modes clear the coverage count (threshold 6, room for a hard budget), so the dropped
+    one must show in the balance: the emptiest mode's share of an even split."""
+    rng = np.random.default_rng(3)
+    samples = MODES.sample(rng, 4 * gan.N_SAMPLES)
+    samples = samples[MODES.sigmas_away(samples).argmin(axis=1) != 5][: gan.N_SAMPLES]
+    stats = MODES.stats(samples, min_count=gan.MIN_COUNT)
+    assert stats.covered == 7 and stats.covered >= PART.checks["modes"].threshold
+    assert stats.counts[5] == 0 and stats.balance == 0.0 < PART.checks["mode_balance"].threshold
+
+
+# ---- optimal_discriminator ----
+
+def test_the_optimal_discriminator_passes_the_stable_form_and_names_the_underflow(gan):
+    reference = import_submission(PART.solution_dir, PART.module)
+    g = answered({"optimal_discriminator": reference.optimal_discriminator})
+    gan.check_optimal(g)
+    assert g.outcomes["optimal_discriminator"].passed
+
+    def guarded(log_p, log_q):  # p / (p + q) with a guard against 0 / 0: finite, and 0 where both underflow
+        p, q = log_p.exp(), log_q.exp()
+        return p / (p + q + 1e-30)
+
+    g = answered({"optimal_discriminator": guarded})
+    gan.check_optimal(g)
+    outcome = g.outcomes["optimal_discriminator"]
+    assert not outcome.passed and outcome.value > 0.4, outcome        # where both densities underflow
+    assert "when both are about -1000, exp gives 0" in outcome.feedback and "sigmoid(log p - log q)" in outcome.feedback
+
+
+def test_the_unguarded_ratio_is_refused_for_its_nan_before_any_hint(gan):
+    """p / (p + q) unguarded returns NaN where both densities underflow: the result is refused by the
+    validation, so its section says so ("Not checked: ... NaN") and the 0 / 0 hint is never shown."""
+    g = answered({"optimal_discriminator": lambda log_p, log_q: log_p.exp() / (log_p.exp() + log_q.exp())})
+    with pytest.raises(ResultInvalid, match="contains NaN or infinite values"):
+        gan.check_optimal(g)
+
+
+# ---- the inline branches of sample_quality, end to end ----
+
+def test_a_replaying_generator_with_three_modes_left_out_is_told_each_thing_measured(tmp_path):
+    """wrong/replays_training, replaying only the points farther than 2 from its first training point (that
+    point's mode and its two neighbours gone): fit returns at once, which staff see flagged and the student
+    does not; five modes covered, none of the three dropped ones touched; the samples are training points."""
+    folder = build_known_wrong(PART.path / "wrong" / "replays_training", tmp_path / "wrong")
+    source = folder / PART.module
+    keep = "    model = Replay(x.shape[0])\n    model.x.copy_(torch.as_tensor(x, dtype=torch.float32))\n"
+    assert source.read_text().count(keep) == 1
+    source.write_text(source.read_text().replace(keep, (
+        "    x = torch.as_tensor(x, dtype=torch.float32)\n"
+        "    x = x[(x - x[0]).norm(dim=1) > 2.0]  # three neighbouring modes left out\n"
+        "    model = Replay(x.shape[0])\n    model.x.copy_(x)\n")))
+    with submission_workspace(folder, PART) as workspace:
+        report = grade(PART, workspace, backend_name="unsafe-inprocess", seed=4)
+    checks = {c.name: c for c in report.checks}
+
+    assert "EXAMINER FLAG: a training returned after" in report.staff_log
+    assert "EXAMINER FLAG" not in report.student_log
+    assert checks["fit_budget"].passed and checks["fit_budget"].value < 1.0, checks["fit_budget"]
+    assert checks["uses_z"].passed, checks["uses_z"]
+
+    copies = checks["no_copies"]
+    assert not copies.passed and copies.value > copies.threshold, copies
+    assert f"{copies.value:.0%} of your samples lie nearer a training point" in copies.feedback
+    assert "replays training points" in copies.feedback
+
+    modes = checks["modes"]
+    assert not modes.passed and modes.value == 5, modes
+    assert modes.feedback.count("5 modes / ") == 3 and "Real data at the same sample size: 8 modes" in modes.feedback
+    assert "Too few modes is mode collapse" in modes.feedback
+    balance = checks["mode_balance"]
+    assert not balance.passed and balance.value == 0.0 and balance.feedback.count("balance 0.00") == 3, balance
+    assert "Some modes get far fewer samples than others" in balance.feedback
+    assert checks["high_quality"].passed and "Samples between the modes" not in checks["high_quality"].feedback
