@@ -11,7 +11,9 @@ backends.
   model.sample, whose output it could not check; now the timed call is generate on the grader's own noise, and
   every token is checked afterwards against model.logits in a fresh process).
 
-Both attacks are the same two files with one switch each, so their honest twins are the same submission, graded
+- logits that peek only on rows the causality check cannot see (below).
+
+The attacks are the same two files with one switch each, so their honest twins are the same submission, graded
 once per backend: 3 sandbox runs per backend with the fast variant's 2 s of training (measured: 130 s in all
 on the 2-core machine under load, over the 90 s aimed at).
 """
@@ -47,9 +49,12 @@ def digest(folder: Path) -> str:
     return hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sorted(folder.iterdir()))).hexdigest()
 
 
-def graded_with_twin(run, backend: str, ar_part, attack: str, tmp_path: Path) -> tuple[Outcome, Outcome]:
+def graded_with_twin(run, backend: str, ar_part, attack: str, tmp_path: Path,
+                     twin_of: str | None = None) -> tuple[Outcome, Outcome]:
+    """The attack and its honest twin; `twin_of` names another attack whose twin trains the same way (one
+    honest grading saved)."""
     outcome: Outcome = run(HERE / attack, part_spec=ar_part)
-    twin = honest_twin(HERE / attack, tmp_path)
+    twin = honest_twin(HERE / (twin_of or attack), tmp_path)
     key = (backend, digest(twin))
     if key not in _twins:
         _twins[key] = run(twin, part_spec=ar_part)
@@ -83,3 +88,24 @@ def test_a_pool_of_sequences_made_in_fit_is_not_a_cache(run, backend, ar_part, t
     twin = {c.name: c for c in honest.report.checks}
     assert not twin["kv_speed"].passed and not twin["kv_speed"].feedback.startswith("Not counted"), \
         twin["kv_speed"].feedback                                                 # valid, and as slow as it is
+
+
+def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_counted(run, backend, ar_part,
+                                                                                   tmp_path):
+    """Issue 19, item 2: honest MADE logits on rows that have a one-pixel or suffix partner in the batch (the
+    causality check's probe rows), a nudge towards each pixel's own value on every other row. The scored
+    images' NLL drops by about 1.5 nats (before this check, seed 1 in-process: -0.33 nats below the source,
+    3.7 standard errors, just above the floor: digits_nll and digits_beats_independent passed unearned); now a
+    secret subset of the scored images, asked again in a fresh process with one pixel flipped, shows the peek.
+    Its honest twin trains as the public-digits attack's twin does, so that grading is shared."""
+    outcome, honest = graded_with_twin(run, backend, ar_part, "attacks_ar_peek_scored", tmp_path,
+                                       twin_of="attacks_ar_public_digits")
+    found = {c.name: c for c in outcome.report.checks}
+    twin = {c.name: c for c in honest.report.checks}
+    assert found["digits_causal"].passed, found["digits_causal"].feedback            # the probe rows were fooled
+    for name in ("digits_nll", "digits_beats_independent"):
+        assert not found[name].passed and "on the scored images themselves" in found[name].feedback, \
+            found[name].feedback
+    assert found["digits_nll"].value < twin["digits_nll"].value - 0.5, (found["digits_nll"].feedback,
+                                                                        twin["digits_nll"].feedback)
+
