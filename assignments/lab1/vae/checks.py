@@ -200,9 +200,14 @@ def bound_hint(kl: float, reconstruction: float, probabilities: bool = False) ->
                 "your decoder was not trained. Does your training draw z the same way (reparameterise), from the "
                 "(mu, log_var) that encode returns?")
     if kl < 0.5:
+        # A collapse means the KL weighed too much in training; averaging the KL over the latent dimensions
+        # weighs it less, so that advice (given here before) pointed the wrong way.
         return ("The KL term is almost 0: your decoder ignores z (posterior collapse), so your model is no better "
-                "than independent pixels. Use a KL warm-up (scale the KL from 0 to 1 over the first few hundred "
-                "steps) and check that the KL is summed, not averaged, over the latent dimensions.")
+                "than independent pixels. Most often the KL weighs too much against the reconstruction in the loss: "
+                "sum the reconstruction over the 64 pixels (binary_cross_entropy_with_logits averages over every "
+                "pixel unless reduction='none'; then .sum(-1)), and average both terms over the batch alike (do not "
+                "sum the KL over the batch). A KL warm-up (scale the KL from 0 to 1 over the first few hundred "
+                "steps) also helps.")
     if kl > max(100.0, 5 * reconstruction):
         return (f"The KL term alone is {format_number(kl)} nats per image: training did not keep q(z|x) near the "
                 "prior. Check the sign of the KL in your loss (it is added, and never negative) and clamp log_var.")
