@@ -11,6 +11,7 @@ training: about a second.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -49,14 +50,16 @@ def next_logits(ar, back: torch.Tensor | None) -> torch.Tensor:
 
 
 def draw(ar, n: int, temperature: float, top_k: int, seed: int, *, scales=lambda t, k: True,
-         seeded=lambda t, k: True, argmax: bool = False) -> torch.Tensor:
+         seeded=lambda t, k: True, argmax: bool = False, sharpness: float = 1.0) -> torch.Tensor:
     """A sampler of copy_model, as a student writes it: `scales` says when it divides by the temperature,
     `seeded` when it draws with a generator seeded by `seed` (else with a new state on every call, as
-    torch.multinomial without a generator in a fresh process does), `argmax` takes the most likely token."""
+    torch.multinomial without a generator in a fresh process does), `argmax` takes the most likely token;
+    `sharpness` multiplies the model's logits (large: a model that puts all its mass on one token)."""
     generator = torch.Generator().manual_seed(seed if seeded(temperature, top_k) else next(UNSEEDED))
     tokens = torch.zeros(n, ar.T, dtype=torch.long)
     for t in range(ar.T):
-        logits = (next_logits(ar, tokens[:, t - ar.LAG] if t >= ar.LAG else None) + OFFSETS[t]).expand(n, -1).contiguous()
+        logits = sharpness * (next_logits(ar, tokens[:, t - ar.LAG] if t >= ar.LAG else None) + OFFSETS[t])
+        logits = logits.expand(n, -1).contiguous()
         logits = logits / temperature if scales(temperature, top_k) else logits
         if top_k:
             logits = logits.masked_fill(logits < logits.topk(top_k, dim=-1).values[:, -1:], -torch.inf)
@@ -145,11 +148,15 @@ def seed_outcome_fixed(ar) -> tuple[bool, str]:
     return ar.seed_feedback(same, differ, distinct=len(first[0].unique(dim=0)), rows=16)
 
 
-def test_a_collapsed_sampler_is_not_told_that_it_ignores_the_seed(ar):
-    """The argmax at temperature 1: one sequence for every row and every seed. The seed is not the bug."""
-    passed, feedback = seed_outcome(ar, argmax=True)
+@pytest.mark.parametrize("collapse", [{"argmax": True}, {"sharpness": 100.0}], ids=["argmax", "degenerate model"])
+def test_samples_collapsed_onto_one_sequence_are_not_told_that_the_seed_is_ignored(ar, collapse):
+    """The argmax at temperature 1, or honest draws from a model that puts all its mass on one token (as
+    wrong/no_bos_shift's does): one sequence for every row and every seed. The seed is not the bug."""
+    passed, feedback = seed_outcome(ar, **collapse)
     assert not passed, feedback
-    assert "only 1 different sequence," in feedback and "draws nothing at random" in feedback, feedback
+    assert re.search(r"are only [1-8] different sequences?, so another seed cannot change them; the seed is not "
+                     "what is wrong", feedback), feedback
+    assert "takes the most likely token" in feedback and "nearly all the probability" in feedback, feedback
     assert "Two different seeds" not in feedback and "use the seed argument" not in feedback
 
 

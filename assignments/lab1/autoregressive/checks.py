@@ -485,7 +485,8 @@ def seed_feedback(same: dict[str, bool], differ: float, *, distinct: int, rows: 
     """Whether the seed works, and why not. `same`: per operating point, whether one seed gave the same
     samples in two processes; `differ`: the share of rows that another seed changed at temperature 1;
     `distinct`: how many of the `rows` samples of one call at temperature 1 differ from each other. Samples
-    that are nearly all one sequence are not a seed ignored but a sampler that draws nothing."""
+    that are nearly all one sequence do not show a seed ignored: either the sampler draws nothing (the argmax)
+    or the model gives one token nearly all the probability (wrong/no_bos_shift); this check cannot tell which."""
     if not all(same.values()):
         agree = [point for point, ok in same.items() if ok]
         return False, ("Two calls with the same seed gave different samples at "
@@ -495,9 +496,11 @@ def seed_feedback(same: dict[str, bool], differ: float, *, distinct: int, rows: 
                        "torch.multinomial call, in every branch (top-k included).")
     if differ < 0.5 and distinct <= rows // 2:
         return False, (f"Your {rows} samples at temperature 1 are only {distinct} different sequence"
-                       f"{'s' if distinct != 1 else ''}, so another seed cannot change them: the sampler draws "
-                       "nothing at random. Draw each token from softmax(logits / temperature) with "
-                       "torch.multinomial (the argmax is for temperature 0 only).")
+                       f"{'s' if distinct != 1 else ''}, so another seed cannot change them; the seed is not what "
+                       "is wrong. Either sample() takes the most likely token instead of drawing from "
+                       "softmax(logits / temperature) with torch.multinomial (the argmax is for temperature 0 "
+                       "only), or your model gives one token nearly all the probability at every position (see "
+                       "the causality and copy-rate checks).")
     if differ < 0.5:
         return False, (f"Two different seeds gave the same samples in {1 - differ:.0%} of the rows, though the "
                        "samples of one call differ from each other: use the seed argument (a torch.Generator "
