@@ -135,7 +135,7 @@ def known_wrong_model(bug: str, tmp_path: Path):
 
 def test_a_generator_of_z_passes_and_a_collapsed_one_measures_below_the_spread_limit(gan):
     problem, spread = uses_z(gan, ring_generator, 3)
-    assert problem == "" and spread >= gan.SPREAD_RATIO, spread
+    assert problem == "" and abs(spread - 1) < 0.05, spread      # the ring's own spread: as far apart as real pairs
     problem, spread = uses_z(gan, lambda z: torch.tensor([1.0, 0.5]) + 0.01 * z[:, :2], 3)
     assert problem == "" and spread < gan.SPREAD_RATIO, spread
 
