@@ -66,6 +66,7 @@ FLOOR_SDS = 4.0                   # a bound this many standard errors below the 
 PAIR_MIN = 0.02                   # pixel pairs rarer than this (or commoner than 1 - it) are not compared
 COPY_REPEATS = 16                 # null draws of the copy share's spread
 FAST_FIT_SECONDS = 1.0            # a fit shorter than this is flagged to the examiner
+ELBO_GAP_HINT = 1.5               # -ELBO - -IWAE-300 above this (nats) names the encoder in the ELBO hint
 
 BOUND_CHECKS = ("elbo", "elbo_c", "iwae_c", "iwae_a")
 IWAE_NAME = f"IWAE-{K_IW}"
@@ -188,9 +189,10 @@ def decoder_hint(reconstruction: float, inside: float) -> str:
             "decode(z) with z = reparameterise(mu, log_var, eps), and that the KL term is not weighted up. " + base)
 
 
-def bound_hint(kl: float, reconstruction: float, probabilities: bool = False) -> str:
+def bound_hint(kl: float, reconstruction: float, probabilities: bool = False, elbo_gap: float = 0.0) -> str:
     """Shown with the measured bounds (the check's detail), so it names what they show. `probabilities`: the
-    decoder's outputs all lie in [0, 1]."""
+    decoder's outputs all lie in [0, 1]; `elbo_gap`: -ELBO minus -IWAE-300, nats per image (honest ELBO-trained
+    models: about 0.3-0.7; an encode that returns log sigma where training used it as log sigma: 2.9-3.8)."""
     if probabilities:
         return ("Your decoder returns probabilities (see the decoder check): read as logits, they cannot describe "
                 "a sharp image, so every bound is poor. Return logits from decode.")
@@ -211,6 +213,12 @@ def bound_hint(kl: float, reconstruction: float, probabilities: bool = False) ->
     if kl > max(100.0, 5 * reconstruction):
         return (f"The KL term alone is {format_number(kl)} nats per image: training did not keep q(z|x) near the "
                 "prior. Check the sign of the KL in your loss (it is added, and never negative) and clamp log_var.")
+    if elbo_gap > ELBO_GAP_HINT:
+        return (f"Your ELBO is {format_number(elbo_gap)} nats per image looser than your {IWAE_NAME}: the decoder "
+                "models the images better than the ELBO shows, so the q(z|x) that encode returns is far from the "
+                "posterior. Check that encode returns the very (mu, log_var) your loss used, with log_var the log of "
+                "the variance (not log sigma, not sigma): the grader draws z = mu + exp(log_var / 2) * eps. (An "
+                "encoder trained on the IWAE objective also loosens the ELBO.)")
     return ("Train longer or with a learning-rate schedule, use a KL warm-up, and check that your loss is "
             "bernoulli_nll + kl_normal per image (summed over pixels and latent dimensions, then averaged over the "
             "batch).")
@@ -560,7 +568,8 @@ def check_bounds(g, bounds: Bounds, decoded_mu: torch.Tensor, staff_note: str) -
             g.record(name, False, f"Not counted: {reason}, so {value:+.3f} nats is not a trustworthy excess over "
                      "the source.", value=value, note=staff_note)
         return excess
-    elbo_hint = bound_hint(bounds.kl, bounds.reconstruction, probabilities=inside > 0.99)
+    elbo_hint = bound_hint(bounds.kl, bounds.reconstruction, probabilities=inside > 0.99,
+                           elbo_gap=excess["elbo"] - excess["iwae"])
     detail = f"The grader measured {summary}."
     g.metric("elbo", excess["elbo"], hint=elbo_hint, detail=detail, note=staff_note)
     g.metric("elbo_c", excess["elbo"], hint=elbo_hint, detail=detail, note=staff_note)
