@@ -363,6 +363,9 @@ def record_budget(g, name: str, training, budget: float) -> None:
         if training.seconds < 0.15 * budget:
             note = (f"fit returned after {training.seconds:.1f} s of its {budget:.0f} s budget (the reference trains "
                     "about two thirds of it): look at whether the model was trained at all")
+            # the same words as the other parts' flag, so that staff can search every run's log for it: a
+            # closed-form velocity over the training digits passes every E and C check (tests/redteam)
+            g.log.note("staff", f"EXAMINER FLAG ({name}): {note}")
         g.metric(name, training.seconds, threshold=g.training_limit(budget), hint=TRAINING_HINT, note=note)
 
 

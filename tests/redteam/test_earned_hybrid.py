@@ -1,0 +1,41 @@
+"""Points only for earned work, the hybrid part (issue 19, item 5): an oracle that learns nothing.
+
+`attacks_hybrid_oracle`: fit keeps the training digits and model.velocity is the exact flow-matching velocity
+towards a kernel density over them (each digit blurred by SIGMA = 0.45 in model units), in closed form. Sampling
+integrates it, so the grader's own integration of model.velocity agrees with model.sample, the held-out
+flow-matching loss is within the honest range, and the blur keeps the samples far enough from their training
+digits for not_copies. Measured in-process on seed 1: with SIGMA 0.25 it fails only not_copies (0.72; 24 of
+26 points); with 0.45 it passes every E and C check (accuracy 0.91, not_copies 0.91, flow_heldout 35.3 against
+the reference's 29.8 +- 2.3); with 0.5 it fails accuracy (0.87); with 0.6 flow_heldout too. No threshold
+separates it from honest work: the window 0.3-0.47 is inside every check's honest spread.
+
+**Not defended.** The test asserts what holds — fit returned at once and the examiner is flagged — and xfails
+naming the checks it passes, so that closing the gap (evidence only a trained network gives) shows up here. One
+grading per backend, no twin: the same effort done honestly (no training at all) earns nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.parts import load_part
+
+from .conftest import HERE, fast_variant
+
+pytestmark = [pytest.mark.sandbox]
+
+
+# Checks that do not score fit's model: its time, and the formula and membership-inference code (copied honestly).
+NOT_OF_THE_MODEL = {"fit_budget", "guided_velocity", "mia_overfit_auc", "mia_leak_gap"}
+
+
+def test_a_kernel_density_velocity_that_learns_nothing_is_flagged(run):
+    spec = fast_variant(load_part("hybrid"), run_seconds=240.0, call_seconds=30.0)
+    outcome = run(HERE / "attacks_hybrid_oracle", part_spec=spec)
+    assert "EXAMINER FLAG (fit_budget)" in outcome.report.staff_log, outcome.explain()
+    fit = next(c for c in outcome.report.checks if c.name == "fit_budget")
+    assert fit.value is not None and fit.value < 1.0, outcome.explain()                  # nothing was trained
+    earned = {c.name for c in outcome.report.checks if c.passed and c.tier in ("E", "C")} - NOT_OF_THE_MODEL
+    if earned:
+        pytest.xfail(f"not defended: a closed-form kernel-density velocity passes {sorted(earned)} without "
+                     "training anything")
