@@ -111,6 +111,9 @@ def test_decoder_and_bound_hints(vae):
     assert "your decoder was not trained" in vae.bound_hint(0.14, 601.8)
     assert "sign of the KL" in vae.bound_hint(4.9e17, 22.0)
     assert "Train longer" in vae.bound_hint(8.0, 12.0)
+    assert "Train longer" in vae.bound_hint(8.0, 12.0, elbo_gap=0.6)          # an honest ELBO-trained gap
+    looser = vae.bound_hint(3.5, 12.9, elbo_gap=2.9)                           # wrong/encode_returns_log_std
+    assert "looser than your" in looser and "not log sigma" in looser, looser
     assert "BELOW" in vae.floor_hint(-0.5, 0.1) and "5.0 standard errors" in vae.floor_hint(-0.5, 0.1)
 
 
