@@ -10,15 +10,21 @@ training: about a second.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from grader.checking import Grading
 from grader.engine import load_checks_module
 from grader.parts import load_part
+from grader.sandbox.session import OutputLog
+
+from .checks_in_process import Answering
 
 PART = load_part("autoregressive")
 
@@ -250,6 +256,41 @@ def test_digits_samples_tell_drawn_thresholded_and_probability_samplers_apart(ar
     _, hint = digits_samples_measured(ar, sample_digits(2000, feed_back=lambda p, gen: p))
     assert hint.startswith("Some sampled values are not 0 or 1: return Bernoulli draws, not probabilities.")
     assert "your samples average" in hint and "of your samples are 1" not in hint, hint
+
+
+class AnsweredHere(Grading):
+    """A real Grading whose calls the given functions answer at once, in this process (rounds included)."""
+
+    answering: Answering
+
+    def timed_call(self, entry, *args, audience="staff", timeout=None, **kwargs):
+        return self.answering.call(entry, *args, **kwargs).value, 0.0
+
+    def round(self):
+        return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("feed_back, passes", [(lambda p, gen: torch.bernoulli(p, generator=gen), True),
+                                               (lambda p, gen: p, False)], ids=["drawn", "probabilities"])
+def test_probabilities_returned_as_samples_fail_digits_samples(ar, feed_back, passes):
+    """Probabilities fed back as 'samples' match their own conditionals' averages exactly (measured 3e-17), so
+    the average gap alone let them pass: values that are not 0 or 1 now fail digits_samples by name."""
+    def sample(n, *, seed):
+        generator = torch.Generator().manual_seed(int(seed))
+        images = torch.zeros(int(n), 64, dtype=torch.float64)
+        for d in range(64):
+            images[:, d] = feed_back(torch.sigmoid(digits_model(images)[:, d]), generator)
+        return images.float()
+
+    g = AnsweredHere(PART, sandboxes=None, seed=1, on_gpu=False, log=OutputLog(65536))
+    g.answering = Answering(PART, SimpleNamespace(**{"digits_model.sample": sample,
+                                                     "digits_model.logits": lambda x: digits_model(x.double())}))
+    source = ar.digit_source(np.random.default_rng(3))
+    ar.check_digits_samples(g, np.random.default_rng(4), source.sample(np.random.default_rng(5), 500), source)
+    outcome = g.outcomes["digits_samples"]
+    assert outcome.passed == passes, outcome.feedback
+    if not passes:
+        assert outcome.feedback.startswith("Some sampled values are not 0 or 1"), outcome.feedback
 
 
 def test_the_digits_nll_hint_says_probabilities_only_when_the_outputs_are_probabilities(ar):

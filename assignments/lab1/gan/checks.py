@@ -102,7 +102,7 @@ def record_budget(g, fit_times: list[float], short, note: str) -> None:
             f"{short.error.student_message.rstrip().rstrip('.')}. {advice}"))
     elif short.seconds > g.training_limit(SHORT_BUDGET):
         g.metric("fit_budget", short.seconds, threshold=g.training_limit(SHORT_BUDGET), note=note,
-                 hint=f"That was the training with max_seconds = {SHORT_BUDGET:g}; with 30 s your fit took "
+                 hint=f"That was the training with max_seconds = {SHORT_BUDGET:g}; with {g.train_seconds:g} s your fit took "
                       f"{max(fit_times):.1f} s at most. " + stop_in_time)
     else:
         g.metric("fit_budget", max(fit_times), threshold=g.training_limit(), note=note,
