@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checking import Grading, ResultInvalid, Trained
+from grader.checking import Grading, Trained
 from grader.checklib.modes import Modes
 from grader.engine import grade, load_checks_module
 from grader.parts import build_known_wrong, load_part
@@ -195,12 +195,14 @@ def test_the_optimal_discriminator_passes_the_stable_form_and_names_the_underflo
     assert "when both are about -1000, exp gives 0" in outcome.feedback and "sigmoid(log p - log q)" in outcome.feedback
 
 
-def test_the_unguarded_ratio_is_refused_for_its_nan_before_any_hint(gan):
-    """p / (p + q) unguarded returns NaN where both densities underflow: the result is refused by the
-    validation, so its section says so ("Not checked: ... NaN") and the 0 / 0 hint is never shown."""
+def test_the_unguarded_ratio_gets_the_zero_over_zero_hint_with_its_nan(gan):
+    """p / (p + q) unguarded returns NaN where both densities underflow: the validation refuses the NaN, and
+    the check says where it comes from (before, the 0 / 0 hint was only shown to a guarded ratio)."""
     g = answered({"optimal_discriminator": lambda log_p, log_q: log_p.exp() / (log_p.exp() + log_q.exp())})
-    with pytest.raises(ResultInvalid, match="contains NaN or infinite values"):
-        gan.check_optimal(g)
+    gan.check_optimal(g)
+    outcome = g.outcomes["optimal_discriminator"]
+    assert not outcome.passed and "NaN" in outcome.feedback and "0 / 0" in outcome.feedback, outcome.feedback
+    assert "sigmoid(log p - log q)" in outcome.feedback
 
 
 # ---- the inline branches of sample_quality, end to end ----
