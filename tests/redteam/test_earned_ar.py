@@ -109,3 +109,21 @@ def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_coun
     assert found["digits_nll"].value < twin["digits_nll"].value - 0.5, (found["digits_nll"].feedback,
                                                                         twin["digits_nll"].feedback)
 
+
+# The transformer's checks: what the public copy source's formula could answer without training.
+TRANSFORMER_CHECKS = {"causal", "copy_rate", "temperature", "samples_novel", "greedy", "top_k", "seed", "nll",
+                      "nll_tight", "kv_cache", "kv_speed"}
+
+
+def test_logits_written_from_the_public_copy_source_are_flagged(run, ar_part):
+    """Issue 19, item 5, found by reading and shown here: the copy source is public and fixed, so logits
+    written from its formula (data.py) need no training. Not defended: the examiner is flagged (fit returned
+    at once), and the test xfails naming the checks the formula passes, so that a per-run source rich enough
+    to need learning shows up here. One grading per backend, no twin (no training is no effort)."""
+    outcome = run(HERE / "attacks_ar_formula", part_spec=ar_part)
+    assert "EXAMINER FLAG: fit returned after" in outcome.report.staff_log, outcome.explain()
+    earned = {c.name for c in outcome.report.checks if c.passed} & TRANSFORMER_CHECKS
+    if earned:
+        pytest.xfail(f"not defended: the public copy source's exact conditionals pass {sorted(earned)} without "
+                     "training")
+
