@@ -168,16 +168,17 @@ class PartSpec:
         return found
 
 
-WRONG_META = ("CATCHES",)  # bookkeeping beside a known-wrong submission, never part of it
+WRONG_META = ("CATCHES", "ON_SOLUTION")  # bookkeeping beside a known-wrong or red-team submission, never part of it
 
 
-def build_known_wrong(wrong: Path, dest: Path) -> Path:
+def build_known_wrong(wrong: Path, dest: Path, solution: Path | None = None) -> Path:
     """Make the submission of the known-wrong folder `wrong/<bug>/` in `dest` (which must not exist): a copy of
-    the part's `solution/`, the folder's own files laid over it, then its `*.patch` files applied.
+    the part's `solution/`, the folder's own files laid over it, then its `*.patch` files applied. `solution`:
+    another reference folder, for a folder kept outside the part (the red team's attacks).
 
     Patches keep a known-wrong to the few lines that make it wrong, so it cannot drift from the reference:
     when the reference changes under a patch, building fails and says which patch to regenerate."""
-    solution = wrong.parent.parent / "solution"
+    solution = solution or wrong.parent.parent / "solution"
     shutil.copytree(solution, dest, ignore=shutil.ignore_patterns("__pycache__"))
     for path in sorted(wrong.rglob("*")):
         rel = path.relative_to(wrong)

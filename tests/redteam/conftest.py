@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from grader.engine import GradeReport, grade
-from grader.parts import PartSpec, load_part
+from grader.parts import PartSpec, build_known_wrong, load_part
 from grader.workspace import submission_workspace
 
 HERE = Path(__file__).resolve().parent
@@ -153,6 +153,16 @@ def canary(monkeypatch) -> str:
     return value
 
 
+def laid_over_solution(source: Path, spec: PartSpec, stack: contextlib.ExitStack) -> Path:
+    """An attack folder with an ON_SOLUTION file holds only what it changes (files, or `*.patch` files against
+    the part's reference): the submission is built as a known-wrong is (grader.parts.build_known_wrong), so an
+    attack keeps to its few lines and cannot drift from the reference."""
+    if not (source / "ON_SOLUTION").is_file():
+        return source
+    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dd2601-attack-")))
+    return build_known_wrong(source, scratch / source.name, solution=spec.solution_dir)
+
+
 @pytest.fixture
 def run(backend, part, work_dir, canary, settings) -> Iterator:
     """Grade a submission folder (or a list of files) in `backend`, then check that nothing is left: no
@@ -166,7 +176,8 @@ def run(backend, part, work_dir, canary, settings) -> Iterator:
         labels.append(label)
         spec = part_spec or part
         started = time.monotonic()
-        with submission_workspace(source, spec) as folder:
+        with contextlib.ExitStack() as stack:
+            folder = stack.enter_context(submission_workspace(laid_over_solution(source, spec, stack), spec))
             report = grade(spec, folder, backend_name=backend, seed=seed, label=label)
         outcome = Outcome(backend, label, report, time.monotonic() - started)
         outcomes.append(outcome)

@@ -11,9 +11,10 @@ backends.
   model.sample, whose output it could not check; now the timed call is generate on the grader's own noise, and
   every token is checked afterwards against model.logits in a fresh process).
 
-- logits that peek only on rows the causality check cannot see (below).
+- logits that peek only on rows the causality check cannot see, and logits written from the copy source's
+  formula (below): these two are patches against the reference (an ON_SOLUTION folder, conftest).
 
-The attacks are the same two files with one switch each, so their honest twins are the same submission, graded
+The first two attacks are the same two files with one switch each, so their honest twins are the same submission, graded
 once per backend: 3 sandbox runs per backend with the fast variant's 2 s of training (measured: 130 s in all
 on the 2-core machine under load, over the 90 s aimed at).
 """
@@ -40,6 +41,11 @@ TRAINING_LUCK = {"nll", "nll_tight", "copy_rate", "temperature", "digits_nll", "
                  "digits_samples"}
 
 
+# The transformer's checks: what the public copy source's formula could answer without training.
+TRANSFORMER_CHECKS = frozenset({"causal", "copy_rate", "temperature", "samples_novel", "greedy", "top_k", "seed",
+                                "nll", "nll_tight", "kv_cache", "kv_speed"})
+
+
 @pytest.fixture
 def ar_part():
     return fast_variant(load_part("autoregressive"), run_seconds=90.0, call_seconds=30.0)
@@ -49,20 +55,21 @@ def digest(folder: Path) -> str:
     return hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sorted(folder.iterdir()))).hexdigest()
 
 
-def graded_with_twin(run, backend: str, ar_part, attack: str, tmp_path: Path,
-                     twin_of: str | None = None) -> tuple[Outcome, Outcome]:
+def graded_with_twin(run, backend: str, ar_part, attack: str, tmp_path: Path, twin_of: str | None = None,
+                     unlike: frozenset[str] = frozenset()) -> tuple[Outcome, Outcome]:
     """The attack and its honest twin; `twin_of` names another attack whose twin trains the same way (one
-    honest grading saved)."""
+    honest grading saved), and `unlike` the checks in which the two submissions differ on purpose."""
     outcome: Outcome = run(HERE / attack, part_spec=ar_part)
     twin = honest_twin(HERE / (twin_of or attack), tmp_path)
     key = (backend, digest(twin))
     if key not in _twins:
         _twins[key] = run(twin, part_spec=ar_part)
     honest = _twins[key]
-    gained = outcome.passed - honest.passed - TRAINING_LUCK
+    ignored = TRAINING_LUCK | unlike
+    gained = outcome.passed - honest.passed - ignored
     assert not gained, f"the attack passed {gained}, which the same effort done honestly does not\n{outcome.explain()}"
-    earned = sum(c.points for c in outcome.report.checks if c.name not in TRAINING_LUCK)
-    assert earned <= sum(c.points for c in honest.report.checks if c.name not in TRAINING_LUCK), outcome.explain()
+    earned = sum(c.points for c in outcome.report.checks if c.name not in ignored)
+    assert earned <= sum(c.points for c in honest.report.checks if c.name not in ignored), outcome.explain()
     return outcome, honest
 
 
@@ -97,9 +104,11 @@ def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_coun
     images' NLL drops by about 1.5 nats (before this check, seed 1 in-process: -0.33 nats below the source,
     3.7 standard errors, just above the floor: digits_nll and digits_beats_independent passed unearned); now a
     secret subset of the scored images, asked again in a fresh process with one pixel flipped, shows the peek.
-    Its honest twin trains as the public-digits attack's twin does, so that grading is shared."""
+    It is the reference with made.py patched; its honest twin is the public-digits attack's (the same MADE
+    training, so that grading is shared), whose transformer has no KV cache: the transformer's checks are not
+    compared."""
     outcome, honest = graded_with_twin(run, backend, ar_part, "attacks_ar_peek_scored", tmp_path,
-                                       twin_of="attacks_ar_public_digits")
+                                       twin_of="attacks_ar_public_digits", unlike=TRANSFORMER_CHECKS)
     found = {c.name: c for c in outcome.report.checks}
     twin = {c.name: c for c in honest.report.checks}
     assert found["digits_causal"].passed, found["digits_causal"].feedback            # the probe rows were fooled
@@ -109,10 +118,6 @@ def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_coun
     assert found["digits_nll"].value < twin["digits_nll"].value - 0.5, (found["digits_nll"].feedback,
                                                                         twin["digits_nll"].feedback)
 
-
-# The transformer's checks: what the public copy source's formula could answer without training.
-TRANSFORMER_CHECKS = {"causal", "copy_rate", "temperature", "samples_novel", "greedy", "top_k", "seed", "nll",
-                      "nll_tight", "kv_cache", "kv_speed"}
 
 
 def test_logits_written_from_the_public_copy_source_are_flagged(run, ar_part):
