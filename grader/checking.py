@@ -185,8 +185,8 @@ class Grading:
                 f"input to {entry}, right after {training.entry} returned, differed by "
                 f"{format_number(training.unsteady)}), so the grader cannot score the model it rebuilt. Dropout "
                 "or batch normalisation is probably still in training mode: put the model in eval mode "
-                f"(model.eval()) before {training.entry} returns (the grader keeps that mode), and draw random numbers only from a "
-                "generator seeded by the call's own seed argument.")
+                f"(model.eval()) before {training.entry} returns (the grader keeps that mode), and draw random "
+                "numbers only from a generator seeded by the call's own seed argument.")
             self._require_trained(owner)
         if gap > RESTORE_TOLERANCE:
             training.error = StateInvalid(
@@ -225,8 +225,8 @@ class Grading:
         """Call a training entry point (`fit`-like: data, then seed= and max_seconds=) in a training sandbox
         with a fresh seed drawn from the secret one, and score the time it took in `check` against
         `training_limit`, once the trained object's state is saved (a call that returns in no time but
-        leaves no model to score earns no budget check). The call may run to 1.5 x the budget + 10 s before it is stopped, so that an
-        overrun is reported as a slow fit rather than a timeout. The trained object's state is then frozen:
+        leaves no model to score earns no budget check). The call may run to 1.5 x the budget + 10 s before
+        it is stopped, so that an overrun is reported as a slow fit rather than a timeout. The trained object's state is then frozen:
         only its config and tensors reach the scoring sandboxes. `probe` (entry, args, kwargs) is asked of
         the trained object now and of the rebuilt one at the first scoring call: a model that does not
         restore is told so; a probe may also be a function that gets `ask(entry, *args, **kwargs)` (a call on
