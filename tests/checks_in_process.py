@@ -9,10 +9,12 @@ whole run, sandbox included, is tested by calibration; this makes each feedback 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -71,3 +73,25 @@ class Answering:
 def recorder(part: PartSpec, seed: int = 1) -> Grading:
     """A real Grading that records outcomes (it is never asked to call a sandbox here)."""
     return Grading(part, sandboxes=None, seed=seed, on_gpu=False, log=OutputLog(65536))
+
+
+class AnsweredHere(Grading):
+    """A real Grading whose calls the given functions answer at once, in this process, with the arguments and
+    validation of a sandbox call (`Answering`); a round is just a block. The sandbox path itself is covered by
+    calibration."""
+
+    answering: Answering
+
+    def timed_call(self, entry, *args, audience="staff", timeout=None, **kwargs):
+        return self.answering.call(entry, *args, **kwargs).value, 0.0
+
+    def round(self):
+        return contextlib.nullcontext()
+
+
+def answered(part: PartSpec, answers: dict, seed: int = 1) -> AnsweredHere:
+    """An AnsweredHere whose entry points (by manifest name, e.g. "model.sample") are the given functions."""
+    g = AnsweredHere(part, sandboxes=None, seed=seed, on_gpu=False, log=OutputLog(65536))
+    g.answering = Answering(part, SimpleNamespace(**answers))
+    return g
+

@@ -10,21 +10,17 @@ training: about a second.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from grader.checking import Grading
 from grader.engine import load_checks_module
 from grader.parts import load_part
-from grader.sandbox.session import OutputLog
 
-from .checks_in_process import Answering
+from .checks_in_process import answered
 
 PART = load_part("autoregressive")
 
@@ -258,18 +254,6 @@ def test_digits_samples_tell_drawn_thresholded_and_probability_samplers_apart(ar
     assert "your samples average" in hint and "of your samples are 1" not in hint, hint
 
 
-class AnsweredHere(Grading):
-    """A real Grading whose calls the given functions answer at once, in this process (rounds included)."""
-
-    answering: Answering
-
-    def timed_call(self, entry, *args, audience="staff", timeout=None, **kwargs):
-        return self.answering.call(entry, *args, **kwargs).value, 0.0
-
-    def round(self):
-        return contextlib.nullcontext()
-
-
 @pytest.mark.parametrize("feed_back, passes", [(lambda p, gen: torch.bernoulli(p, generator=gen), True),
                                                (lambda p, gen: p, False)], ids=["drawn", "probabilities"])
 def test_probabilities_returned_as_samples_fail_digits_samples(ar, feed_back, passes):
@@ -282,9 +266,7 @@ def test_probabilities_returned_as_samples_fail_digits_samples(ar, feed_back, pa
             images[:, d] = feed_back(torch.sigmoid(digits_model(images)[:, d]), generator)
         return images.float()
 
-    g = AnsweredHere(PART, sandboxes=None, seed=1, on_gpu=False, log=OutputLog(65536))
-    g.answering = Answering(PART, SimpleNamespace(**{"digits_model.sample": sample,
-                                                     "digits_model.logits": lambda x: digits_model(x.double())}))
+    g = answered(PART, {"digits_model.sample": sample, "digits_model.logits": lambda x: digits_model(x.double())})
     source = ar.digit_source(np.random.default_rng(3))
     ar.check_digits_samples(g, np.random.default_rng(4), source.sample(np.random.default_rng(5), 500), source)
     outcome = g.outcomes["digits_samples"]

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from grader.checking import Grading, Trained
+from grader.checking import Trained
 from grader.checklib.modes import Modes
 from grader.engine import grade, load_checks_module
 from grader.parts import build_known_wrong, load_part
-from grader.sandbox.session import CallFailed, LimitExceeded, OutputLog
+from grader.sandbox.session import CallFailed, LimitExceeded
 from grader.workspace import submission_workspace
-from tests.checks_in_process import Answering, import_submission, recorder
+from tests.checks_in_process import answered, import_submission, recorder
 
 PART = load_part("gan")
 
@@ -37,23 +36,6 @@ PART = load_part("gan")
 @pytest.fixture(scope="module")
 def gan():
     return load_checks_module(PART)
-
-
-class AnsweredHere(Grading):
-    """A real Grading whose calls the given functions answer at once, in this process, with the arguments
-    and validation of a sandbox call (tests/checks_in_process.Answering). The sandbox path itself is
-    covered by calibration and by the grading at the end of this file."""
-
-    answering: Answering
-
-    def timed_call(self, entry, *args, audience="staff", timeout=None, **kwargs):
-        return self.answering.call(entry, *args, **kwargs).value, 0.0
-
-
-def answered(answers: dict, seed: int = 1) -> AnsweredHere:
-    g = AnsweredHere(PART, sandboxes=None, seed=seed, on_gpu=False, log=OutputLog(65536))
-    g.answering = Answering(PART, SimpleNamespace(**answers))
-    return g
 
 
 # ---- fit_budget ----
@@ -120,7 +102,7 @@ def ring_generator(z: torch.Tensor) -> torch.Tensor:
 
 def uses_z(gan, model_generate, z_dim: int) -> tuple[str, float]:
     """function_of_z's verdict and spread ratio for the generator, as sample_quality measures them."""
-    g = answered({"model.generate": model_generate})
+    g = answered(PART, {"model.generate": model_generate})
     z = g.rng.standard_normal((gan.N_SAMPLES, z_dim))
     samples = g.call("model.generate", z)
     real_spread = gan.mean_pair_distance(MODES.sample(g.rng, gan.N_SAMPLES), MODES.sample(g.rng, gan.N_SAMPLES))
@@ -180,7 +162,7 @@ def test_one_dropped_mode_passes_the_mode_count_and_fails_the_balance(gan):
 
 def test_the_optimal_discriminator_passes_the_stable_form_and_names_the_underflow(gan):
     reference = import_submission(PART.solution_dir, PART.module)
-    g = answered({"optimal_discriminator": reference.optimal_discriminator})
+    g = answered(PART, {"optimal_discriminator": reference.optimal_discriminator})
     gan.check_optimal(g)
     assert g.outcomes["optimal_discriminator"].passed
 
@@ -188,7 +170,7 @@ def test_the_optimal_discriminator_passes_the_stable_form_and_names_the_underflo
         p, q = log_p.exp(), log_q.exp()
         return p / (p + q + 1e-30)
 
-    g = answered({"optimal_discriminator": guarded})
+    g = answered(PART, {"optimal_discriminator": guarded})
     gan.check_optimal(g)
     outcome = g.outcomes["optimal_discriminator"]
     assert not outcome.passed and outcome.value > 0.4, outcome        # where both densities underflow
@@ -198,7 +180,7 @@ def test_the_optimal_discriminator_passes_the_stable_form_and_names_the_underflo
 def test_the_unguarded_ratio_gets_the_zero_over_zero_hint_with_its_nan(gan):
     """p / (p + q) unguarded returns NaN where both densities underflow: the validation refuses the NaN, and
     the check says where it comes from (before, the 0 / 0 hint was only shown to a guarded ratio)."""
-    g = answered({"optimal_discriminator": lambda log_p, log_q: log_p.exp() / (log_p.exp() + log_q.exp())})
+    g = answered(PART, {"optimal_discriminator": lambda log_p, log_q: log_p.exp() / (log_p.exp() + log_q.exp())})
     gan.check_optimal(g)
     outcome = g.outcomes["optimal_discriminator"]
     assert not outcome.passed and "NaN" in outcome.feedback and "0 / 0" in outcome.feedback, outcome.feedback
