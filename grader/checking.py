@@ -179,23 +179,25 @@ class Grading:
                                           audience="staff", timeout=None)
         training.probed = True
         gap = answer_gap(trained_answer, rebuilt_answer)
-        if gap > RESTORE_TOLERANCE and training.unsteady > RESTORE_TOLERANCE:
-            training.error = StateInvalid(
+        if gap <= RESTORE_TOLERANCE:
+            return
+        if training.unsteady > RESTORE_TOLERANCE:  # it answered one input two ways before it was ever rebuilt
+            message = (
                 f"Your {owner} gives different answers to the same input each time it is asked (twice the same "
                 f"input to {entry}, right after {training.entry} returned, differed by "
                 f"{format_number(training.unsteady)}), so the grader cannot score the model it rebuilt. Dropout "
                 "or batch normalisation is probably still in training mode: put the model in eval mode "
                 f"(model.eval()) before {training.entry} returns (the grader keeps that mode), and draw random "
                 "numbers only from a generator seeded by the call's own seed argument.")
-            self._require_trained(owner)
-        if gap > RESTORE_TOLERANCE:
-            training.error = StateInvalid(
+        else:
+            message = (
                 f"Your {owner} gives other answers after the grader rebuilt it from its saved state "
                 f"({training.entry}'s model and the rebuilt one differ by {format_number(gap)} on the same "
                 f"input to {entry}). The grader keeps only {owner}.config and {owner}.state_dict(): register "
                 "every tensor your model needs (standardisation constants too) as a parameter or buffer, put "
                 "every setting into config, and set train/eval mode before fit returns.")
-            self._require_trained(owner)
+        training.error = StateInvalid(message)
+        self._require_trained(owner)
 
     def use(self, training: Trained) -> None:
         """Score this training's object from now on (a part that trains the same entry point several times,
