@@ -175,6 +175,7 @@ class StaffRunDetailOut(RunOut):
     attempt: int
     timings: dict[str, float]
     staff_log: str
+    examiner_flags: list[str]
 
 
 class StaffCellOut(Schema):

@@ -53,7 +53,7 @@ def run_detail(request: HttpRequest, run_id: int):
     return {**run_out(request, run, staff=True), "student": run.submission.submitter.get_username(),
             "part": run.submission.assignment.part.slug, "backend": run.backend, "image_digest": run.image_digest,
             "worker_host": run.worker_host, "attempt": run.attempt, "timings": run.timings,
-            "staff_log": run.staff_log}
+            "staff_log": run.staff_log, "examiner_flags": run.examiner_flags}
 
 
 @router.get("/rounds/{round_id}/results", response=list[StaffStudentOut],

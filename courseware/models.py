@@ -285,6 +285,9 @@ class GradingRun(models.Model):
                              "against the student's limit, and staff must look).")
     student_log = models.TextField(blank=True, help_text="Output the student may see (import, training).")
     staff_log = models.TextField(blank=True, help_text="Output during hidden checks and grader detail: staff only.")
+    examiner_flags = models.JSONField(
+        default=list, blank=True, help_text="What no check could decide, for the examiner and the oral (a training "
+        "far sooner than any, samples nearer the training set than fresh data): staff only, never a grade.")
 
     points = models.FloatField(null=True, blank=True)
     max_points = models.FloatField(null=True, blank=True)

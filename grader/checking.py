@@ -13,6 +13,9 @@ The rules a check author relies on, each kept here once:
 - training goes through `g.train`, which passes the budget, times the call and scores the time; the
   handle it returns is what later calls depend on: a call on the object of a training that failed fails
   with "not checked", so no part keeps flags of its own;
+- what no check can decide (a training far quicker than any, samples nearer the training set than fresh
+  data) goes to the examiner through `g.flag`: staff-only, never a grade; `g.train` flags a training that
+  returns within the part's `quick_fit_fraction` of its budget, for every part;
 - a figure goes through `g.figure`, which never raises: a figure that cannot be drawn is reported to
   staff and never discards a run's results.
 """
@@ -80,6 +83,7 @@ class Trained:
     probe: tuple[str, tuple, dict, Any] | None = None  # (entry, args, kwargs, the trained object's answer)
     probed: bool = False  # compared with the rebuilt object's answer
     unsteady: float = 0.0  # how far the trained object's answers to the probe, asked twice, were apart
+    quick: bool = False  # returned far sooner than any training of this part (flagged to the examiner)
     frozen: FrozenObject | None = None  # what survives the training process
 
     @property
@@ -105,6 +109,7 @@ class Grading:
     slowest: dict[str, float] = field(default_factory=dict, init=False)  # the longest single call per entry point
     grader_errors: list[str] = field(default_factory=list, init=False)
     trainings: dict[str, Trained] = field(default_factory=dict, init=False)  # by stored object name
+    flags: list[str] = field(default_factory=list, init=False)  # for the examiner: what no check can decide
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -251,6 +256,10 @@ class Grading:
                 self._record_not_checked(check, exc)
             return training
         self._freeze(session, spec, training, saved, probe)
+        if training.ok and training.seconds < self.part.resources.quick_fit_fraction * budget:
+            training.quick = True
+            self.flag(f"{spec.call}() returned after {training.seconds:.2f} s of its {budget:g} s budget, far sooner "
+                      "than any training of this part: was a model trained, or its answers written down from the data?")
         if check is None:
             return training
         if training.error is not None:  # a fast call that left no model to score is no training
@@ -284,6 +293,12 @@ class Grading:
             training.unsteady = answer_gap(training.probe[3], ask(entry, *args, **kwargs))
         except SandboxError as exc:  # a model that fails the probe fails the checks that ask it the same
             self.log.note("staff", f"restore probe of {spec.stores_object} not asked: {exc.student_message}")
+
+    def flag(self, text: str) -> None:
+        """Tell the examiner what no check can decide (and the oral may): staff-only, never a grade. Every
+        part's flags come here, so that staff find them in one list on the run, under the same words."""
+        self.flags.append(text)
+        self.log.note("staff", f"EXAMINER FLAG: {text}")
 
     def training_limit(self, budget: float | None = None) -> float:
         """The time a training call may take before its budget check fails."""

@@ -43,6 +43,7 @@ class GradeReport:
     fingerprints: dict[str, str] = field(default_factory=dict)  # module-level entry point -> digest of its answer
     # on the grader's fixed probe inputs: the same code gives the same digest (for the similarity page)
     artifacts: list[Artifact] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # for the examiner: what no check could decide (g.flag)
 
     @property
     def points(self) -> float:
@@ -149,7 +150,7 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
         checks=outcomes, error=error or first_stop(sandboxes), grader_errors=g.grader_errors,
         student_log=log.text("student"), staff_log=log.text("staff"),
         timings={k: round(v, 3) for k, v in timings.items()}, slowest_calls=dict(g.slowest),
-        fingerprints=fingerprints, artifacts=g.artifacts,
+        fingerprints=fingerprints, artifacts=g.artifacts, flags=g.flags,
     )
 
 

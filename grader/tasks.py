@@ -88,7 +88,8 @@ def _store_report(run: GradingRun, attempt: int, report: GradeReport) -> bool:
             run, attempt, status=GradingRun.Status.DONE, points=report.points, max_points=report.max_points,
             all_passed=report.all_passed, error_reason=report.error, student_log=report.student_log,
             staff_log=report.staff_log, timings=report.timings, image_digest=report.image_digest,
-            backend=report.backend, grader_errors=len(report.grader_errors), fingerprints=report.fingerprints)
+            backend=report.backend, grader_errors=len(report.grader_errors), fingerprints=report.fingerprints,
+            examiner_flags=report.flags)
         if not owned:
             return False
         CheckResult.objects.filter(run=run).delete()

@@ -219,6 +219,28 @@ def test_a_slow_fit_fails_its_budget_check_with_the_hint(tmp_path):
     assert checks["predict"].passed  # a slow model is still a model
 
 
+def test_a_training_that_returns_at_once_is_flagged_to_the_examiner_only(tmp_path):
+    """GOOD's fit returns at once: the examiner is told, in the run's flags and the staff log, never the student,
+    and no check changes (a flag is never a grade). The flag's share of the budget comes from part.toml."""
+    report, checks = run(tmp_path, STANDARD_CHECKS)
+    assert len(report.flags) == 1 and report.flags[0].startswith("fit() returned after"), report.flags
+    assert "of its 5 s budget" in report.flags[0]
+    assert "EXAMINER FLAG: fit() returned after" in report.staff_log
+    assert "EXAMINER FLAG" not in report.student_log and "returned after" not in report.student_log
+    assert all(c.passed for c in checks.values())
+
+
+def test_a_training_that_takes_its_time_is_not_flagged(tmp_path):
+    paced = GOOD.replace("return Model({", "import time; time.sleep(0.4); return Model({")
+    # 0.4 s of a 5 s budget is 8 %: flagged under the default 5 %? no; under a part's 10 %, yes
+    report, _ = run(tmp_path, STANDARD_CHECKS, paced)
+    assert report.flags == []
+    (tmp_path / "strict").mkdir()
+    strict = MANIFEST.replace("cpu_seconds = 5", "cpu_seconds = 5\nquick_fit_fraction = 0.1")
+    report, _ = run(tmp_path / "strict", STANDARD_CHECKS, paced, strict)
+    assert len(report.flags) == 1, report.flags
+
+
 def test_every_outcome_has_the_manifests_points_and_order(tmp_path):
     report, checks = run(tmp_path, STANDARD_CHECKS)
     assert [c.name for c in report.checks] == ["fit_budget", "predict", "double", "double_again"]

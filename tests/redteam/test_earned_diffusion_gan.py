@@ -44,7 +44,7 @@ def test_a_fitted_mixture_oracle_in_diffusion_gains_nothing_or_is_named(run, tmp
     spec = fast_variant(load_part("diffusion"), run_seconds=150.0, call_seconds=30.0,
                         train_seconds_cpu=4.0, train_seconds_gpu=4.0)
     outcome, honest = graded_pair(run, spec, HERE / "attacks_diffusion_oracle", tmp_path)
-    assert "EXAMINER FLAG" in outcome.report.staff_log
+    assert any(f.startswith("fit() returned after") for f in outcome.report.flags), outcome.explain()
     gained = outcome.passed - honest.passed
     if gained:
         # Not defended: the honest twin (4 s of training) passes everything the oracle does only when it gets
@@ -59,7 +59,7 @@ def test_a_fitted_mixture_oracle_in_gan_gains_at_most_the_sample_checks(run, tmp
     spec = fast_variant(load_part("gan"), run_seconds=210.0, call_seconds=30.0,
                         train_seconds_cpu=3.0, train_seconds_gpu=3.0)
     outcome, honest = graded_pair(run, spec, HERE / "attacks_gan_oracle", tmp_path)
-    assert "EXAMINER FLAG" in outcome.report.staff_log
+    assert any(f.startswith("fit() returned after") for f in outcome.report.flags), outcome.explain()
     gained = outcome.passed - honest.passed
     assert gained <= GAN_SAMPLE_CHECKS, f"the oracle gained {gained - GAN_SAMPLE_CHECKS} beyond the known gap\n{outcome.explain()}"
     if gained:

@@ -110,7 +110,6 @@ N_DIGITS_DECOYS = 200                           # fresh images sent with the sco
 N_DIGITS_VERIFIED = 32                          # scored held-out images re-asked with one pixel flipped (secret subset)
 FLIPS_PER_VERIFIED = 8                          # pixels flipped, one at a time, in each of them
 DIGITS_FLOOR_SDS = 4.0                          # an NLL this many standard errors below the source's is not one
-QUICK_FIT_SECONDS = 1.0                         # a fit quicker than this is flagged to the examiner
 DIGITS_BUDGET_FRACTION = 0.5                    # fit_digits gets half of fit's budget
 N_DIGIT_SAMPLES = 2000
 DIGITS_EXTRA_COPIES = 0.10                      # copies of training images beyond those of fresh images allowed
@@ -866,12 +865,9 @@ def grade(g) -> None:
 
     # Both trainings first, in one training sandbox: what they print is the student's to see.
     g.progress("training your transformer")
-    trained = g.train("fit", train, check="fit_budget", probe=("model.logits", (train[:4],), {}))
-    if trained.ok and trained.seconds < QUICK_FIT_SECONDS:
-        # the copy source's exact conditionals are a formula in the handout's data.py: logits written from it
-        # need no training and pass the transformer's checks, which no check here can tell (issue 19, item 5)
-        g.log.note("staff", f"EXAMINER FLAG: fit returned after {trained.seconds:.2f} s (the reference trains "
-                            "250 steps in about 7 s): were the logits learned, or written from the copy source?")
+    g.train("fit", train, check="fit_budget", probe=("model.logits", (train[:4],), {}))
+    # g.train flags a fit that returns at once: the copy source's exact conditionals are a formula in the
+    # handout's data.py, and logits written from it pass the transformer's checks untrained (issue 19, item 5)
     g.progress("training your digits model")
     g.train("fit_digits", digits_train, check="digits_fit_budget", budget=digits_budget,
             probe=("digits_model.logits", (digits_train[:8],), {}))

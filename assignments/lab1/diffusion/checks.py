@@ -64,7 +64,6 @@ PATHS = ("linear", "cosine")
 N_VELOCITY = 4000  # noisy points at which the velocity is compared with the exact one
 VELOCITY_T_MAX = 0.9  # up to here the exact field is smooth enough to compare point by point
 COPY_FLOOR, COPY_SDS = 0.6, 4.0  # a share of samples nearer the training set than fresh data above both fails
-QUICK_FIT_SECONDS = 1.0  # a flag for the examiner, never a fail
 
 SAMPLE_CHECKS = ("samples_fresh", "modes_covered", "high_quality", "reverse_kl", "mmd", "high_quality_c", "mmd_c")
 MODEL_CHECKS = (*SAMPLE_CHECKS, "no_copies", "sampler_uses_model", "few_step_sampler", "velocity_field")
@@ -178,10 +177,7 @@ def grade(g) -> None:
     g.progress("training your model")
     # Training output is the student's to see: nothing hidden has been sent yet.
     probe_t = torch.linspace(0, 1, 16, dtype=torch.float64).view(-1, 1)
-    trained = g.train("fit", x_train, check="fit_budget", probe=("model.velocity", (x_train[:16], probe_t), {}))
-    if trained.ok and trained.seconds < QUICK_FIT_SECONDS:
-        g.log.note("staff", f"EXAMINER FLAG: fit returned after {trained.seconds:.2f} s (the reference trains for "
-                            "14 s): was the velocity field learned here, or written down from the data?")
+    g.train("fit", x_train, check="fit_budget", probe=("model.velocity", (x_train[:16], probe_t), {}))
 
     panels: list[tuple[str, torch.Tensor]] = []
     seeds = [g.torch_seed() for _ in range(3)]

@@ -56,9 +56,9 @@ LOG_DET_CLIP = 0.05
 MASS_TOLERANCE = 0.03
 SAMPLE_TOLERANCE = 1e-4
 COPY_RATIO, COPY_FRACTION = 0.05, 0.10
-# Flags for the examiner, never a fail: a fit far quicker than any training, samples nearer the
+# A flag for the examiner, never a fail (g.flag): samples nearer the
 # training set than fresh data are.
-QUICK_FIT_SECONDS, NEAR_TRAINING_RATIO = 0.5, 0.8
+NEAR_TRAINING_RATIO = 0.8
 
 
 # ---- the data: a blurred curve under a secret area-preserving map ----
@@ -398,10 +398,10 @@ def grade(g) -> None:
     # Both trainings come first: what they print is the student's to see, since nothing hidden has been
     # sent yet. The C tier is optional, so a missing fit_c fails only the C checks.
     g.progress("training your model on the two moons")
-    trained = g.train("fit", train, check="fit_budget", hint=BUDGET_HINT, probe=("model.forward", (train[:16],), {}))
+    g.train("fit", train, check="fit_budget", hint=BUDGET_HINT, probe=("model.forward", (train[:16],), {}))
     g.progress("training your C model on the two spirals")
-    trained_c = g.train("fit_c", c_train, check="c_fit_budget", hint=BUDGET_HINT,
-                        probe=("model_c.forward", (c_train[:16],), {}))
+    g.train("fit_c", c_train, check="c_fit_budget", hint=BUDGET_HINT,
+              probe=("model_c.forward", (c_train[:16],), {}))
 
     inquiries = [Inquiry.draw("model", moons, g.rng), Inquiry.draw("model_c", spirals, g.rng)]
     g.progress("checking your models")
@@ -412,12 +412,12 @@ def grade(g) -> None:
         for inquiry in inquiries:
             inquiry.ask_second(r)
 
-    for inquiry, names, training, data in ((inquiries[0], E_NAMES, trained, train), (inquiries[1], C_NAMES, trained_c, c_train)):
+    for inquiry, names, data in ((inquiries[0], E_NAMES, train), (inquiries[1], C_NAMES, c_train)):
         fresh = as_sent(inquiry.family.sample(g.rng, N_FRESH))
-        examine(g, inquiry, names, data, fresh, training.seconds)
+        examine(g, inquiry, names, data, fresh)
 
 
-def examine(g, inquiry: Inquiry, names: Names, train: torch.Tensor, fresh: torch.Tensor, fit_seconds: float) -> None:
+def examine(g, inquiry: Inquiry, names: Names, train: torch.Tensor, fresh: torch.Tensor) -> None:
     drawn: dict[str, torch.Tensor | None] = {"density": None, "samples": None}
     shape = figure_grid(inquiry.family.box)[1]
     with g.section(*dict.fromkeys([names.log_det, names.round_trip, names.mass, names.nll])):
@@ -429,7 +429,7 @@ def examine(g, inquiry: Inquiry, names: Names, train: torch.Tensor, fresh: torch
             record_log_det(g, names.log_det, answers)
             record_round_trip(g, names.round_trip, inquiry, answers)
         record_mass(g, names.mass, answers)
-        record_nll(g, names, inquiry, answers, fit_seconds)
+        record_nll(g, names, inquiry, answers)
     with g.section(names.sample_seed, names.samples):
         samples = record_sample_seed(g, names.sample_seed, inquiry, train, fresh)
         drawn["samples"] = samples
@@ -572,16 +572,13 @@ def mass_feedback(mass: float, se: float) -> tuple[bool, str]:
     return False, f"{text} The grader uses log p = log N(z; 0, I) + log_det from your forward. {cause}"
 
 
-def record_nll(g, names: Names, inquiry: Inquiry, answers: Answers, fit_seconds: float) -> None:
+def record_nll(g, names: Names, inquiry: Inquiry, answers: Answers) -> None:
     per_point = answers.nll()
     truth = -inquiry.family.log_prob(inquiry.test)
     nll, optimum = float(per_point.mean()), float(truth.mean())
     gap = nll - optimum
     noise = float((per_point - truth).std()) / math.sqrt(len(truth))
     note = f"NLL {nll:.4f}, true density {optimum:.4f}, standard error of the gap {noise:.4f}"
-    if fit_seconds < QUICK_FIT_SECONDS:
-        flag(g, f"{inquiry.model}: fit returned after {fit_seconds:.2f} s, far quicker than any training")
-        note += f"; EXAMINER: fit took {fit_seconds:.2f} s"
     not_counted = f"Not counted: {nll:.3f} nats per point would be your NLL, but a likelihood counts only for a valid flow"
     if names.round_trip == names.log_det:
         if not g.requires(names.nll, names.log_det, failed=f"{not_counted} (see {names.log_det})."):
@@ -592,7 +589,7 @@ def record_nll(g, names: Names, inquiry: Inquiry, answers: Answers, fit_seconds:
                                                                  f"(see {names.round_trip}).")):
         return
     if gap < -max(0.02, 5 * noise):
-        flag(g, f"{inquiry.model}: NLL {gap:.3f} nats below the true density's")
+        g.flag(f"{inquiry.model}: NLL {gap:.3f} nats below the true density's")
         g.record(names.nll, False, below_truth_feedback(nll, optimum), value=gap if names.nll == "c_nll" else nll,
                  note=note)
         return
@@ -615,11 +612,6 @@ def below_truth_feedback(nll: float, optimum: float) -> str:
             "told; check that log_det is the log-determinant of forward at every point.")
 
 
-def flag(g, text: str) -> None:
-    """A note for the examiner about something the checks cannot decide."""
-    g.log.note("staff", f"EXAMINER FLAG: {text}")
-
-
 # ---- samples ----
 
 def record_sample_seed(g, name: str, inquiry: Inquiry, train: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor | None:
@@ -635,7 +627,7 @@ def record_sample_seed(g, name: str, inquiry: Inquiry, train: torch.Tensor, fres
     copied = memorised_fraction(first.numpy(), train.numpy(), COPY_RATIO)
     nearness = nn_distance_ratio(first.numpy(), train.numpy(), fresh[:N_SAMPLES].numpy())
     if nearness < NEAR_TRAINING_RATIO:
-        flag(g, f"{inquiry.model}: samples lie nearer the training set than fresh data (ratio {nearness:.2f})")
+        g.flag(f"{inquiry.model}: samples lie nearer the training set than fresh data (ratio {nearness:.2f})")
     problems = sample_seed_problems(first, second, max(gaps), copied,
                                     lambda: sampler_diagnosis(first, inquiry.asked["forward_draw"][0].value["z"],
                                                               gathered(inquiry.asked["forward_sample"])["z"], max(gaps)))

@@ -359,13 +359,9 @@ def record_budget(g, name: str, training, budget: float) -> None:
     with g.section(name):
         if training.error is not None:
             raise training.error
-        note = ""
-        if training.seconds < 0.15 * budget:
-            note = (f"fit returned after {training.seconds:.1f} s of its {budget:.0f} s budget (the reference trains "
-                    "about two thirds of it): look at whether the model was trained at all")
-            # the same words as the other parts' flag, so that staff can search every run's log for it: a
-            # closed-form velocity over the training digits passes every E and C check (tests/redteam)
-            g.log.note("staff", f"EXAMINER FLAG ({name}): {note}")
+        # g.train flagged a quick training: a closed-form velocity over the training digits passes every E
+        # and C check (tests/redteam), so the examiner must look
+        note = "flagged to the examiner: far sooner than any training" if training.quick else ""
         g.metric(name, training.seconds, threshold=g.training_limit(budget), hint=TRAINING_HINT, note=note)
 
 

@@ -39,7 +39,6 @@ N_DUPLICATES = 200       # test points sent again in a later round: the same x m
 N_BRANCH_POINTS, MIN_PIECE = 1000, 0.05  # test points searched for several pieces; the smallest piece counted
 GRID = torch.linspace(-1.0, 2.0, 3001, dtype=torch.float64)  # covers all of y's support with room
 FINE = (torch.arange(20000, dtype=torch.float64) + 0.5) / 20000  # y in [0, 1], for the exact normaliser
-QUICK_FIT_SECONDS = 0.5  # a flag for the examiner, never a fail
 
 
 @dataclass(frozen=True)
@@ -381,13 +380,11 @@ def grade(g) -> None:
     # Both trainings come first: what they print is the student's to see, since nothing hidden has
     # been sent yet. The A tier is optional, so a missing fit_arm fails only the arm checks.
     g.progress("training your model")
-    trained = g.train("fit", x_train, y_train, check="fit_budget",
+    g.train("fit", x_train, y_train, check="fit_budget",
                       probe=("model.forward", (torch.linspace(-0.3, 1.3, 16, dtype=torch.float64).view(-1, 1),), {}))
     g.progress("training your arm model (A tier)")
     g.train("fit_arm", *arm_train, check="arm_fit_budget",
             probe=("arm_model.forward", (torch.linspace(-1.5, 1.5, 32, dtype=torch.float64).view(16, 2),), {}))
-    if trained.seconds < QUICK_FIT_SECONDS:
-        g.log.note("staff", f"EXAMINER FLAG: fit returned after {trained.seconds:.2f} s, far quicker than any training")
 
     x_test, y_test = curve.data(g.rng, N_TEST)
     arm_test = arm.data(g.rng, ARM_N_TEST)
@@ -444,7 +441,7 @@ def record_nll(g, curve: Curve, params: dict, again: dict, twice: torch.Tensor, 
     unstable = answers_differ(params, again, twice)
     if unstable or gap < -max(0.02, 5 * noise):
         if not unstable:
-            g.log.note("staff", f"EXAMINER FLAG: NLL {gap:.3f} nats below the exact conditional's")
+            g.flag(f"NLL {gap:.3f} nats below the exact conditional's")
         why = not_counted_reason(unstable, gap)
         for name in ("nll", "nll_c", "beats_regression"):
             g.record(name, False, f"Not counted: {why}.", value=gap if name != "beats_regression" else baseline - nll,

@@ -65,7 +65,6 @@ DETERMINISM_TOL = 1e-3
 FLOOR_SDS = 4.0                   # a bound this many standard errors below the source's NLL is not a bound
 PAIR_MIN = 0.02                   # pixel pairs rarer than this (or commoner than 1 - it) are not compared
 COPY_REPEATS = 16                 # null draws of the copy share's spread
-FAST_FIT_SECONDS = 1.0            # a fit shorter than this is flagged to the examiner
 ELBO_GAP_HINT = 1.5               # -ELBO - -IWAE-300 above this (nats) names the encoder in the ELBO hint
 
 BOUND_CHECKS = ("elbo", "elbo_c", "iwae_c", "iwae_a")
@@ -631,16 +630,15 @@ def check_not_copies(g, many: torch.Tensor, train: torch.Tensor, source: DigitMi
     return share
 
 
-def examiner_flags(g, fit_seconds: float, copy_share: float | None) -> None:
-    """What no check can decide, for the examiner (staff only, no points)."""
-    flags = []
-    if math.isfinite(fit_seconds) and fit_seconds < FAST_FIT_SECONDS:
-        flags.append(f"fit returned after {fit_seconds:.2f} s (the reference trains for 5-10 s): was the model "
-                     "trained here, or brought along?")
+def examiner_flags(g, quick_fit: bool, copy_share: float | None) -> None:
+    """What no check can decide, for the examiner (staff only, no points): g.train flagged a quick fit; the
+    samples' nearness to the training images is flagged here."""
+    flags = ["fit returned far sooner than any training (see the run's flags)"] if quick_fit else []
     limit = g.part.checks["not_copies"].threshold
     if copy_share is not None and 0.6 < copy_share <= limit:
         flags.append(f"{copy_share:.0%} of the samples lie nearer the training images than fresh images (the "
                      "reference: about 50-55 %): memorisation below the check's limit")
+        g.flag(flags[-1])
     g.record("examiner_flags", not flags, "Nothing to flag." if not flags else "Flags: " + "; ".join(flags) + ".",
              value=float(len(flags)))
 
@@ -720,7 +718,7 @@ def grade_model(g, q: Queries, source: DigitMixture, rngs: dict[str, np.random.G
                         "IW100": bounds.excess(bounds.iw100), f"IW{K_IW}": bounds.excess(bounds.iwk)})
         check_bounds(g, bounds, logits["recon"][:N_TEST], gap_note(q, logits, posterior, source, bounds))
     with g.section("examiner_flags"):
-        examiner_flags(g, g.trainings["model"].seconds, copy_share)
+        examiner_flags(g, g.trainings["model"].quick, copy_share)
 
 
 def grade(g) -> None:

@@ -46,6 +46,8 @@ class Command(BaseCommand):
             for c in report.checks:
                 if not c.passed:
                     self.stdout.write(f"\n{c.name}: {c.feedback}")
+            for text in report.flags:
+                self.stdout.write(f"\nEXAMINER FLAG: {text}")
             self.stdout.write(f"\n{report.points:g} of {report.max_points:g} points; backend {report.backend}; "
                               f"timings {report.timings}")
         if not report.all_passed:
@@ -57,5 +59,5 @@ def _json_report(report) -> str:
         "part": report.part, "all_passed": report.all_passed, "points": report.points,
         "max_points": report.max_points, "error": report.error, "timings": report.timings,
         "checks": [c.as_dict() for c in report.checks], "student_log": report.student_log,
-        "fingerprints": report.fingerprints,
+        "fingerprints": report.fingerprints, "examiner_flags": report.flags,
     }, indent=2)
