@@ -262,6 +262,8 @@ def _with_staff_extras(submission: Submission) -> GradingRun:
                                staff_note="memorised the queries")
     RunArtifact.objects.create(run=run, name="samples", caption="your samples", audience="student", data=b"png1")
     RunArtifact.objects.create(run=run, name="hidden-view", caption="staff", audience="staff", data=b"png2")
+    run.examiner_flags = ["fit() returned after 0.01 s of its 20 s budget"]
+    run.save(update_fields=["examiner_flags"])
     return run
 
 
@@ -276,6 +278,7 @@ def test_results_follow_the_web_pages_visibility(client, people, assignment):
     assert all(c["staff_note"] is None for c in mine["checks"])
     assert [a["name"] for a in mine["artifacts"]] == ["samples"]
     assert mine["points"] == run.points and mine["finished"] is True
+    assert "returned after" not in str(mine)  # the examiner's flags are staff-only
     client.force_login(alice)
     assert "secret probe" not in client.get(reverse("submission", args=[submission.pk])).content.decode()
 
@@ -330,6 +333,7 @@ def test_staff_endpoints_need_a_staff_token_of_the_rounds_staff(client, people, 
     detail = api(client, "get", f"/staff/runs/{runs[0]['id']}", staff_token).json()
     assert detail["student"] == "alice" and "memorised" in [c for c in detail["checks"]
                                                               if c["name"] == "secret_probe"][0]["staff_note"]
+    assert detail["examiner_flags"] == ["fit() returned after 0.01 s of its 20 s budget"]
     results = api(client, "get", f"/staff/rounds/{round_id}/results", staff_token).json()
     assert {r["username"] for r in results} == {"alice", "bob"}
     alice_row = next(r for r in results if r["username"] == "alice")

@@ -127,6 +127,7 @@ def finished_run(submission) -> GradingRun:
     run.points, run.max_points, run.all_passed = 4, 10, False
     run.student_log = "epoch 1 loss 0.3"
     run.staff_log = "SECRET-HIDDEN-OUTPUT"
+    run.examiner_flags = ["EXAMINER-FLAG: fit() returned after 0.01 s"]
     run.save()
     CheckResult.objects.create(run=run, name="nll", title="Test negative log-likelihood", passed=False, points=0,
                                max_points=4, value=-0.5, threshold=-0.9, direction="max",
@@ -145,9 +146,12 @@ def test_result_page_shows_checks_but_not_staff_material(client, alice, assignme
     page = client.get(reverse("submission", args=[submission.pk])).content.decode()
     assert "Test negative log-likelihood" in page and "needs to be at most -0.9" in page
     assert "epoch 1 loss 0.3" in page
-    for secret in ("SECRET-HIDDEN-OUTPUT", "STAFF-NOTE", "STAFF-ONLY-CHECK"):
+    for secret in ("SECRET-HIDDEN-OUTPUT", "STAFF-NOTE", "STAFF-ONLY-CHECK", "EXAMINER-FLAG"):
         assert secret not in page
     assert client.get(reverse("staff_run", args=[run.pk])).status_code == 404
+    client.force_login(people["tina"])
+    staff_page = client.get(reverse("staff_run", args=[run.pk])).content.decode()
+    assert "EXAMINER-FLAG: fit() returned after 0.01 s" in staff_page and "never changes a grade" in staff_page
 
     client.force_login(people["tina"])
     staff_page = client.get(reverse("staff_run", args=[run.pk])).content.decode()
