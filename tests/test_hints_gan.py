@@ -1,14 +1,16 @@
 """Every feedback branch of the GAN part's checks says what was measured (issue 17, item 3).
 
 assignments/lab1/gan/checks.py is driven three ways, each the smallest real route to a branch:
-- functions that take the grading (`record_budget`, `copies_found`) get a real `Grading` that records
-  outcomes (tests/checks_in_process.recorder) and real training handles and sandbox errors;
+- functions that take the grading (`record_budget`, `record_uses_z`, `copies_found`) get a real `Grading`
+  that records outcomes (tests/checks_in_process.recorder) and real training handles and sandbox errors;
+- the words of the mode hints (`dropped_modes_words`, `starved_modes_words`) get mode statistics of real
+  data with one mode left out or thinned;
 - checks that call the submission (`function_of_z`, `check_optimal`) get a real `Grading` whose calls the
   submission's functions answer at once in this process, validated as the grader validates them (as
   tests/checks_in_process.Answering answers a round): known-wrong models, the reference's functions and
   generators written here;
 - the branches written inline in `sample_quality` (the quick-fit flag for staff, the no_copies, modes and
-  mode_balance hints) by one in-process grading (the unsafe-inprocess backend) of the known-wrong
+  mode_balance hints, which name the three modes left out) by one in-process grading (the unsafe-inprocess backend) of the known-wrong
   replays_training with three neighbouring modes left out of what it replays.
 About 10 s, most of it that grading.
 """
@@ -16,6 +18,7 @@ About 10 s, most of it that grading.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +135,41 @@ def test_a_generator_in_training_mode_is_told_its_rows_depend_on_the_batch(gan, 
     assert "did not give the same rows" in problem and "BatchNorm in eval mode" in problem, problem
 
 
+def test_a_generator_that_ignores_z_and_a_collapsed_one_are_each_told_what_their_spread_means(gan):
+    """The spread measured for a constant generator (0: same point for every z) and for one whose samples move
+    within a patch of 0.01 (collapse), recorded as sample_quality records them: the words fit the number."""
+    _, still = uses_z(gan, lambda z: torch.tensor([1.0, 0.5]).expand(z.shape[0], 2), 3)
+    _, patch = uses_z(gan, lambda z: torch.tensor([1.0, 0.5]) + 0.01 * z[:, :2], 3)
+    assert still == 0.0 and gan.STILL_SPREAD < patch < gan.SPREAD_RATIO, (still, patch)
+
+    g = recorder(PART)
+    gan.record_uses_z(g, [], [still, still, 1.0], note="NOTE")
+    outcome = g.outcomes["uses_z"]
+    assert not outcome.passed and outcome.value == 0.0, outcome
+    assert outcome.feedback.startswith("Samples for two independent draws of z differ by 0.000 of what two "
+                                       "independent real points differ by (median of three trainings: 0.000, "
+                                       "0.000, 1.000; at least 0.25 needed). "), outcome.feedback
+    assert "gives the same point whatever z is" in outcome.feedback and "collapsed" not in outcome.feedback
+
+    g = recorder(PART)
+    gan.record_uses_z(g, [], [patch, 1.0, patch], note="NOTE")
+    outcome = g.outcomes["uses_z"]
+    assert not outcome.passed and outcome.value == patch, outcome
+    assert f"differ by {patch:.3f} of what two independent real points differ by" in outcome.feedback
+    assert "move with z, but stay on a small part of the ring" in outcome.feedback
+    assert "collapsed onto one mode" in outcome.feedback and "same point whatever z" not in outcome.feedback
+
+
+def test_uses_z_reports_the_first_broken_property_before_the_spread(gan):
+    g = recorder(PART)
+    gan.record_uses_z(g, ["generate(z) gave different samples ..."], [math.nan, 0.0, 1.0], note="NOTE")
+    outcome = g.outcomes["uses_z"]
+    assert not outcome.passed and outcome.feedback == "generate(z) gave different samples ...", outcome
+    g = recorder(PART)
+    gan.record_uses_z(g, [], [0.9, 1.0, 0.2], note="NOTE")
+    assert g.outcomes["uses_z"].passed and g.outcomes["uses_z"].value == 0.9
+
+
 # ---- no_copies: nearer the training set than a fresh set ----
 
 def test_fresh_samples_pass_the_copy_test_and_replayed_points_moved_by_sigma_over_16_fail(gan):
@@ -156,6 +194,37 @@ def test_one_dropped_mode_passes_the_mode_count_and_fails_the_balance(gan):
     stats = MODES.stats(samples, min_count=gan.MIN_COUNT)
     assert stats.covered == 7 and stats.covered >= PART.checks["modes"].threshold
     assert stats.counts[5] == 0 and stats.balance == 0.0 < PART.checks["mode_balance"].threshold
+
+
+def mode_degrees(k: int) -> int:
+    """MODES' mode k as the hints name it: the angle of its centre (theta = 0.3 rad = 17.2 degrees, then 45 each)."""
+    return round(math.degrees(0.3) + 45 * k) % 360
+
+
+def test_the_mode_hints_name_the_dropped_and_the_starved_mode_by_where_the_figure_shows_it(gan):
+    """Per training, the modes under the coverage count (modes) and under the share the balance needs
+    (mode_balance), each with its count, at the angle of its centre as the figure draws it."""
+    rng = np.random.default_rng(3)
+    samples = MODES.sample(rng, 4 * gan.N_SAMPLES)
+    nearest = MODES.sigmas_away(samples).argmin(axis=1)
+    dropped = MODES.stats(samples[nearest != 5][: gan.N_SAMPLES], min_count=gan.MIN_COUNT)
+    thinned = (nearest != 2) | (rng.uniform(size=len(samples)) < 1 / 3)       # mode 2 keeps a third
+    starved = MODES.stats(samples[thinned][: gan.N_SAMPLES], min_count=gan.MIN_COUNT)
+    even = MODES.stats(samples[: gan.N_SAMPLES], min_count=gan.MIN_COUNT)
+    assert dropped.counts[5] == 0 and starved.covered == 8 and starved.balance < 0.5 < even.balance
+
+    words = gan.dropped_modes_words([MODES] * 3, [dropped, even, starved])
+    assert words.startswith("Modes with fewer than 20 of the 2500 samples within 3 sigma (at the angle of the mode, "
+                            "counter-clockwise from the right, as in the figure): "), words
+    assert words.endswith(f"training 1: {mode_degrees(5)}° got 0 of 2500; training 2: none; training 3: none."), words
+
+    share = starved.counts.sum() / 8
+    assert abs(starved.counts[2] / share - starved.balance) < 1e-12      # the mode the balance measures
+    words = gan.starved_modes_words([MODES] * 3, [starved, even, dropped], 0.5)
+    assert words.startswith("Modes with less than 0.5 of an even share of the high-quality samples"), words
+    assert words.endswith(f"training 1: {mode_degrees(2)}° got {starved.counts[2]} of an even share of {share:.0f}; "
+                          f"training 2: none; training 3: {mode_degrees(5)}° got 0 of an even share of "
+                          f"{dropped.counts.sum() / 8:.0f}."), words
 
 
 # ---- optimal_discriminator ----
@@ -223,4 +292,11 @@ def test_a_replaying_generator_with_three_modes_left_out_is_told_each_thing_meas
     balance = checks["mode_balance"]
     assert not balance.passed and balance.value == 0.0 and balance.feedback.count("balance 0.00") == 3, balance
     assert "Some modes get far fewer samples than others" in balance.feedback
+    for feedback, share in ((modes.feedback, "of 2500"), (balance.feedback, r"of an even share of \d+")):
+        named = re.findall(rf"training \d: (\d+)° got 0 {share}, (\d+)° got 0, (\d+)° got 0[;.]", feedback)
+        assert len(named) == 3, feedback
+        for angles in named:  # the three left out are neighbours: gaps of 45° between them, 270° around the rest
+            a, b, c = sorted(int(angle) for angle in angles)
+            gaps = sorted([b - a, c - b, 360 - c + a])
+            assert abs(gaps[0] - 45) <= 1 and abs(gaps[1] - 45) <= 1 and abs(gaps[2] - 270) <= 2, (angles, feedback)
     assert checks["high_quality"].passed and "Samples between the modes" not in checks["high_quality"].feedback

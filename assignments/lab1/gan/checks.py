@@ -46,6 +46,7 @@ N_FITS = 3
 MAX_LATENT = 1024
 FD_AT, FD_STEP = -6.0, 0.05
 SPREAD_RATIO = 0.25  # G(z) vs G(z') must differ by at least this fraction of what real pairs differ by
+STILL_SPREAD = 1e-3  # below this spread ratio the samples do not move with z (one mode's own: 0.035)
 SHORT_BUDGET = 2.0  # max_seconds of the fourth training, which only checks that fit obeys max_seconds
 COPY_FLOOR, COPY_SDS = 0.6, 4.0  # a share of samples nearer the training set than fresh data above both fails
 
@@ -116,10 +117,76 @@ def probe_generator(ask) -> tuple[str, tuple, dict]:
                               .view(16, -1),), {}
 
 
+def record_uses_z(g, problems: list[str], spreads: list[float], note: str) -> None:
+    """uses_z: the first property that failed in any training, else the median spread against SPREAD_RATIO.
+    A spread below it is told apart by its size: samples that do not move with z at all (a generate that
+    ignores z) and samples that move within a small part of the ring (collapse). Two independent points
+    of the ring differ by 2.5 on average, two points of one mode by 0.09 (a ratio of 0.035), two points
+    of neighbouring modes by 1.5 (0.6)."""
+    median_spread = statistics.median(spreads)
+    if problems:
+        g.record("uses_z", False, problems[0], note=note)
+        return
+    if median_spread >= SPREAD_RATIO:
+        g.record("uses_z", True, "generate is a deterministic, row-wise function of z, and z matters.",
+                 value=median_spread, note=note)
+        return
+    measured = (f"Samples for two independent draws of z differ by {median_spread:.3f} of what two independent "
+                "real points differ by (median of three trainings: "
+                + ", ".join(f"{spread:.3f}" for spread in spreads) + f"; at least {SPREAD_RATIO} needed). ")
+    if median_spread < STILL_SPREAD:
+        why = ("Your generator gives the same point whatever z is: generate must compute each sample from its "
+               "own row of z. Check that z reaches the network.")
+    else:
+        why = ("Your samples move with z, but stay on a small part of the ring (two points of one mode differ by "
+               "0.035 of that, of two neighbouring modes by 0.6): the generator has collapsed onto one mode or a "
+               "short stretch between modes. Plot G(z) for many z during training.")
+    g.record("uses_z", False, measured + why, value=median_spread, note=note)
+
+
+def mode_angle(modes: Modes, k: int) -> int:
+    """Where mode k lies as the figure draws it: its centre's angle in whole degrees, counter-clockwise from
+    the right (the x axis). Each training turns the ring afresh, so the angle names a mode in this run's
+    figure and says nothing about a later run's ring."""
+    x, y = modes.centres[k]
+    return round(math.degrees(math.atan2(y, x))) % 360
+
+
+def modes_below(modes: Modes, counts: np.ndarray, limit: float, of: str) -> str:
+    """The modes with fewer than `limit` high-quality samples, in order of angle, `of` after the first count:
+    '243° got 0 of 2500, 288° got 12', or 'none'."""
+    low = sorted((k for k in range(modes.count) if counts[k] < limit), key=lambda k: mode_angle(modes, k))
+    if not low:
+        return "none"
+    return ", ".join(f"{mode_angle(modes, k)}° got {int(counts[k])}" + (f" {of}" if i == 0 else "")
+                     for i, k in enumerate(low))
+
+
+def dropped_modes_words(rings: list[Modes], stats: list[ModeStats]) -> str:
+    """For the modes hint: where each training left a mode (almost) empty, in the figure's terms."""
+    return (f"Modes with fewer than {MIN_COUNT} of the {N_SAMPLES} samples within 3 sigma (at the angle of the "
+            "mode, counter-clockwise from the right, as in the figure): "
+            + "; ".join(f"training {r + 1}: {modes_below(modes, st.counts, MIN_COUNT, f'of {st.n}')}"
+                        for r, (modes, st) in enumerate(zip(rings, stats, strict=True))) + ".")
+
+
+def starved_modes_words(rings: list[Modes], stats: list[ModeStats], least_share: float) -> str:
+    """For the mode_balance hint: the modes each training gave less than `least_share` of an even share of
+    its high-quality samples (the balance is the emptiest mode's count over that share)."""
+    parts = []
+    for r, (modes, st) in enumerate(zip(rings, stats, strict=True)):
+        share = st.counts.sum() / modes.count
+        words = (modes_below(modes, st.counts, least_share * share, f"of an even share of {share:.0f}") if share
+                 else "no sample within 3 sigma of any mode")
+        parts.append(f"training {r + 1}: {words}")
+    return (f"Modes with less than {least_share:g} of an even share of the high-quality samples (at the angle "
+            "of the mode, counter-clockwise from the right, as in the figure): " + "; ".join(parts) + ".")
+
+
 def sample_quality(g) -> None:
     # The three trainings first, one after another in one training sandbox (each on its own data and
     # rotation); then each trained generator is scored in a fresh sandbox rebuilt from its own state.
-    fit_times, notes, stats, copies, spreads, panels, problems = [], [], [], [], [], [], []
+    fit_times, notes, stats, rings, copies, spreads, panels, problems = [], [], [], [], [], [], [], []
     floor: ModeStats | None = None
     trained = []
     for r in range(N_FITS):
@@ -146,6 +213,7 @@ def sample_quality(g) -> None:
         s = samples.numpy()
         st = modes.stats(s, min_count=MIN_COUNT)
         stats.append(st)
+        rings.append(modes)
         copies.append(copies_found(g, modes, s, x_train))
         real_spread = mean_pair_distance(fresh, modes.sample(g.rng, N_SAMPLES))
         problem, spread = function_of_z(g, z, samples, real_spread)
@@ -162,18 +230,7 @@ def sample_quality(g) -> None:
 
     note = "; ".join(notes)
     record_budget(g, fit_times, short, note)
-    median_spread = statistics.median(spreads)
-    if problems:
-        g.record("uses_z", False, problems[0], note=note)
-    elif not median_spread >= SPREAD_RATIO:
-        g.record("uses_z", False,
-                 f"Samples for two independent draws of z differ by {median_spread:.2f} of what two independent "
-                 f"real points differ by (median of three trainings; at least {SPREAD_RATIO} needed): your "
-                 "generator ignores z or has collapsed to (almost) one point. Plot G(z) for many z.",
-                 value=median_spread, note=note)
-    else:
-        g.record("uses_z", True, "generate is a deterministic, row-wise function of z, and z matters.",
-                 value=median_spread, note=note)
+    record_uses_z(g, problems, spreads, note)
 
     nearer, limit = max(copies, key=lambda found: found[0] - found[1])  # the training nearest to failing
     g.metric("no_copies", nearer, threshold=limit, note=note,
@@ -186,15 +243,17 @@ def sample_quality(g) -> None:
                   + ", ".join(f"{st.covered} modes / {st.hq:.2f} HQ / balance {st.balance:.2f}" for st in stats)
                   + ".")
     g.metric("modes", statistics.median(st.covered for st in stats), note=note,
-             hint=floor_text + " Too few modes is mode collapse: use the non-saturating loss, Adam with beta1 = 0.5, "
-                               "and consider PacGAN (the discriminator judges pairs of samples).")
+             hint=floor_text + " " + dropped_modes_words(rings, stats)
+                  + " Too few modes is mode collapse: use the non-saturating loss, Adam with beta1 = 0.5, and consider "
+                    "PacGAN (the discriminator judges pairs of samples).")
     g.metric("high_quality", statistics.median(st.hq for st in stats), note=note,
              hint=floor_text + " Samples between the modes: train longer, decay the learning rate towards the end.")
     g.metric("high_quality_c", statistics.median(st.hq for st in stats), note=note,
              hint=floor_text + " Decay the learning rate towards the end of training, and use the whole budget.")
     g.metric("mode_balance", statistics.median(st.balance for st in stats), note=note,
-             hint=floor_text + " Some modes get far fewer samples than others (partial mode collapse): PacGAN or "
-                               "minibatch features let the discriminator see how diverse a batch is.")
+             hint=floor_text + " " + starved_modes_words(rings, stats, g.part.checks["mode_balance"].threshold)
+                  + " Some modes get far fewer samples than others (partial mode collapse): PacGAN or minibatch "
+                    "features let the discriminator see how diverse a batch is.")
     g.figure("samples", "Your samples (blue) for the grader's z after each of the three trainings, the training "
              "data (grey) and the 3-sigma circles around the true modes (red); the last panel zooms on one mode. "
              "Samples outside the first three panels are drawn on their edges.",
