@@ -38,6 +38,7 @@ from grader.checklib.numerics import as_sent, rel_error
 SIGMA = 0.02
 N_TRAIN = 5000
 N_SAMPLES = 2000
+N_SEEDS = 3  # sampling seeds; every quality figure is the median over them
 MIN_SHARE = 0.2  # a mode is covered with a fifth of its fair share of high-quality samples
 # With 4 evaluations a sampler may under-weight outer modes, not drop them: the reference's 4-step sampler
 # gives its least-served mode 0.16-0.32 of the fair share over 5 seeds (a dropped mode gets ~0), so a fifth
@@ -180,13 +181,14 @@ def grade(g) -> None:
     g.train("fit", x_train, check="fit_budget", probe=("model.velocity", (x_train[:16], probe_t), {}))
 
     panels: list[tuple[str, torch.Tensor]] = []
-    seeds = [g.torch_seed() for _ in range(3)]
+    seeds = [g.torch_seed() for _ in range(N_SEEDS)]
     g.progress("sampling from your model")
     second = other_process_round(g, modes, seeds)
     samples = sample_quality(g, modes, x_train, seeds, second, panels)
     with g.section("no_copies"):
         check_copies(g, modes, x_train, samples[0] if samples else draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seeds[0]))
     sampler_agreement(g, modes, samples, seeds, second, panels)
+    judge_quality(g, modes, samples)
     few_step(g, modes, second, panels)
     with g.section("velocity_field"):
         check_velocity_field(g, modes)
@@ -227,12 +229,29 @@ def check_fresh(g, samples: list[torch.Tensor], again: torch.Tensor, x_train: to
 
 
 def sample_quality(g, modes: Modes, x_train, seeds, second: OtherProcess, panels) -> list[torch.Tensor]:
+    """Draw the three seeds' samples and judge samples_fresh at once; the quality checks are judged by
+    judge_quality, after sampler_uses_model."""
     samples: list[torch.Tensor] = []
     with g.section(*SAMPLE_CHECKS):
         for seed in seeds:
             samples.append(draw_samples(g, N_SAMPLES, SAMPLE_STEPS, seed))
         panels.append((f"model.sample(steps={SAMPLE_STEPS})", samples[0]))
+        check_fresh(g, samples, counted(second.again.value, N_SAMPLES, SAMPLE_STEPS), x_train)
+    return samples
 
+
+def judge_quality(g, modes: Modes, samples: list[torch.Tensor]) -> None:
+    """The samples' quality counts only for a sampler shown to integrate the model's own velocity
+    (sampler_uses_model): samples drawn some other way (a mixture fitted to the data and sampled directly)
+    say nothing about the flow that was learned, so they earn nothing here."""
+    quality = [name for name in SAMPLE_CHECKS if name != "samples_fresh"]
+    if len(samples) < N_SEEDS or any(name in g.outcomes for name in quality):
+        return  # the sampling section already failed them, with its reason
+    not_counted = ("Not counted: samples count only when model.sample integrates your model.velocity, which "
+                   "sampler_uses_model did not show (see its feedback and the plot).")
+    if not all([g.requires(name, "sampler_uses_model", failed=not_counted) for name in quality]):
+        return
+    with g.section(*quality):
         fresh, other = make_data(g.rng, N_SAMPLES, modes), make_data(g.rng, N_SAMPLES, modes)
         fresh_gram = gram_mean(fresh, fresh, same=True)
         floor_mmd = mmd2(other, fresh, fresh_gram)  # real vs real at the same size
@@ -250,7 +269,7 @@ def sample_quality(g, modes: Modes, x_train, seeds, second: OtherProcess, panels
         floor = f"Real data at the same size: {real.covered} modes, high-quality fraction {real.hq:.3f}"
         look = "Look at the sample plot: "
         g.record("modes_covered", covered >= modes.count, value=covered, note=note, feedback=(
-            f"Modes covered (median over 3 sampling seeds): {covered:g} of {modes.count}"
+            f"Modes covered (median over {N_SEEDS} sampling seeds): {covered:g} of {modes.count}"
             + ("." if covered >= modes.count else
                f"; all must be covered. {floor}. {look}a missing mode usually means too little training or a "
                "sampler that stops early; samples smeared between the modes mean the velocity field is not "
@@ -267,8 +286,6 @@ def sample_quality(g, modes: Modes, x_train, seeds, second: OtherProcess, panels
         g.metric("high_quality_c", hq, note=note, hint=f"{floor}.")
         g.metric("mmd_c", mmd, note=note,
                  hint=f"Two fresh real samples of the same size score {floor_mmd:.4f}.")
-        check_fresh(g, samples, counted(second.again.value, N_SAMPLES, SAMPLE_STEPS), x_train)
-    return samples
 
 
 def sampler_agreement(g, modes: Modes, samples, seeds, second: OtherProcess, panels) -> None:
