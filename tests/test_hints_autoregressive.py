@@ -268,7 +268,11 @@ def test_probabilities_returned_as_samples_fail_digits_samples(ar, feed_back, pa
 
     g = answered(PART, {"digits_model.sample": sample, "digits_model.logits": lambda x: digits_model(x.double())})
     source = ar.digit_source(np.random.default_rng(3))
-    ar.check_digits_samples(g, np.random.default_rng(4), source.sample(np.random.default_rng(5), 500), source)
+    train, later = source.sample(np.random.default_rng(5), 500), ar.LaterLogits("digits_model.logits", 1000)
+    ar.draw_digit_samples(g, np.random.default_rng(4), train, source, later)
+    with g.round() as r:
+        later.ask(r, np.random.default_rng(6), source.sample(np.random.default_rng(7), 50))
+    ar.check_digits_samples(g, later, train)
     outcome = g.outcomes["digits_samples"]
     assert outcome.passed == passes, outcome.feedback
     if not passes:

@@ -8,8 +8,9 @@ public tests get shorter budgets, are in test_public_tests_mdn_flows.py.)
 - vae: the training test measures the excess over a practice source's exact NLL, as the hidden checks do on
   the run's secret source, against a looser bar than the grader's E threshold (the practice source is harder
   for a VAE); 14-30 s per solution.
-- hybrid: about 16-24 s per solution (the reference and the FiLM residual network with a Heun sampler).
-Marked calibration: about 2.5 min in CI for all three parts."""
+- hybrid, gan, diffusion, autoregressive: every solution in the part's folder, whatever it is (the list is
+  read from alternatives/, so a new alternative is tested without a line here); 15-30 s per solution.
+Marked calibration: the grading stream of CI runs them (bin/setup.sh, run_in_pinned_streams)."""
 
 from __future__ import annotations
 

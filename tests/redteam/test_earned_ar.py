@@ -120,6 +120,24 @@ def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_coun
 
 
 
+def test_a_sampler_that_remembers_its_temperature_cannot_tailor_the_logits_that_judge_it(run):
+    """Issue 19, item 2: the sampler checks compare samples with the model's own logits on them. When those
+    logits were asked in the process that had just sampled, a memo could scale them for the sequences it had
+    returned (by the temperature it had been asked for and ignored), and the temperature check matched. They
+    are now asked in a later round, a fresh process, shuffled with decoys: the memo is empty there, and the
+    sampler that ignores its temperature fails the check, as it does without a memo. One grading per backend:
+    the reference with autoregressive.py patched; the rest of the sampler is honest and passes."""
+    # trained as in a course round: an untrained model draws near-uniform tokens at any temperature
+    spec = fast_variant(load_part("autoregressive"), run_seconds=180.0, call_seconds=30.0,
+                        train_seconds_cpu=20.0, train_seconds_gpu=20.0)
+    outcome = run(HERE / "attacks_ar_sample_memo", part_spec=spec)
+    found = {c.name: c for c in outcome.report.checks}
+    assert not found["temperature"].passed, outcome.explain()
+    assert "temperature 2 without top-k" in found["temperature"].feedback, found["temperature"].feedback
+    for name in ("copy_rate", "greedy", "top_k", "causal"):
+        assert found[name].passed, (name, found[name].feedback)
+
+
 def test_logits_written_from_the_public_copy_source_are_flagged(run, ar_part):
     """Issue 19, item 5, found by reading and shown here: the copy source is public and fixed, so logits
     written from its formula (data.py) need no training. Not defended: the examiner is flagged (fit returned

@@ -86,6 +86,7 @@ ENTROPY = (LAG * math.log(V) + (T - LAG) * H_COPY) / T   # 1.21312 nats/token
 
 N_TRAIN, N_TEST, TEST_CHUNK = 10_000, 2_000, 500
 N_SAMPLE = 256                                  # samples for the copy-rate and temperature checks
+N_SAMPLE_DECOYS = 64                            # fresh sequences asked with the samples' logits, never judged
 TOL = 1e-4                                      # log-probability tolerance (float32 rounding)
 PROBE_POSITIONS = (0, 1, 5, 7, 8, 9, 15, 16, 31, 40, 56, 62, 63)
 TOP_KS = (1, 4)
@@ -363,9 +364,38 @@ def check_sampling_statistics(g, rng: np.random.Generator, train: torch.Tensor) 
     g.metric("samples_novel", copied,
              hint="Your samples repeat training sequences: sample from your model's distribution, "
                   "never return stored data.")
-
-    check_temperature(g, rng)
     return samples
+
+
+@dataclass
+class LaterLogits:
+    """Samples drawn in one process, whose logits (what the sampler must have drawn from) are asked in a
+    later round: a fresh process that has not seen the sample calls, the groups shuffled together and with
+    fresh decoys, so that no memory of what was sampled, at which temperature, can shape the logits that
+    judge it. `add` in the sampling sections; `ask` in the round; `get` in the judging sections (a failed
+    call raises there, inside the section that needs it)."""
+
+    entry: str
+    chunk: int
+    groups: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    batch: Interleaved | None = None
+    pending: list[Pending] = field(default_factory=list)
+
+    def add(self, name: str, rows: torch.Tensor) -> None:
+        self.groups.setdefault(name, []).append(rows)
+
+    def ask(self, r, rng: np.random.Generator, decoys: torch.Tensor) -> None:
+        if not self.groups:
+            return
+        rows = [group.to(decoys.dtype) for groups in self.groups.values() for group in groups]
+        self.batch = Interleaved(rng, *rows, decoys)
+        self.pending = [r.call(self.entry, chunk) for chunk in self.batch.rows.split(self.chunk)]
+
+    def get(self, name: str) -> list[torch.Tensor]:
+        """The logits of each group added under `name`, in the order added."""
+        answers = iter(self.batch.split(torch.cat([p.value for p in self.pending])))
+        by_name = {key: [next(answers) for _ in groups] for key, groups in self.groups.items()}
+        return by_name[name]
 
 
 def operating_point(temperature: float, top_k: int) -> str:
@@ -412,23 +442,33 @@ def temperature_hint(results: list[dict[str, float]], tolerance: float) -> str:
     return text + "Divide the logits by the temperature before the softmax (then apply top-k, if any)."
 
 
-def check_temperature(g, rng: np.random.Generator) -> None:
+def draw_tempered(g, rng: np.random.Generator, later: LaterLogits) -> None:
+    """The samples at each of TEMPERATURE_POINTS; their logits are asked later (check_temperature)."""
+    for temperature, top_k in TEMPERATURE_POINTS:
+        later.add("temperature", get_samples(g, N_SAMPLE, temperature=temperature, top_k=top_k,
+                                             seed=int(rng.integers(2**31 - 1))))
+
+
+def check_temperature(g, later: LaterLogits) -> None:
     """At each of TEMPERATURE_POINTS: the copy rate of the samples against the rate the model's own tempered
     (and truncated) softmax predicts at the same positions. The value is the largest gap."""
-    results = []
-    for temperature, top_k in TEMPERATURE_POINTS:
-        tokens = get_samples(g, N_SAMPLE, temperature=temperature, top_k=top_k, seed=int(rng.integers(2**31 - 1)))
-        results.append(temperature_result(tokens, g.call("model.logits", tokens, audience="student"), temperature,
-                                          top_k))
+    results = [temperature_result(tokens, logits, temperature, top_k)
+               for (temperature, top_k), tokens, logits in zip(TEMPERATURE_POINTS, later.groups["temperature"],
+                                                                later.get("temperature"), strict=True)]
     tolerance = g.part.checks["temperature"].threshold
     g.metric("temperature", max(r["gap"] for r in results), hint=temperature_hint(results, tolerance),
              note="; ".join(f"{operating_point(r['temperature'], r['top_k'])}: measured {r['measured']:.4f}, "
                             f"predicted {r['predicted']:.4f}" for r in results))
 
 
-def check_greedy(g, rng: np.random.Generator) -> None:
-    s = get_samples(g, 8, temperature=0.0, top_k=0, seed=int(rng.integers(2**31 - 1)))
-    lp = log_probs(g.call("model.logits", s, audience="student"))
+def draw_greedy(g, rng: np.random.Generator, later: LaterLogits) -> None:
+    later.add("greedy", get_samples(g, 8, temperature=0.0, top_k=0, seed=int(rng.integers(2**31 - 1))))
+
+
+def check_greedy(g, later: LaterLogits) -> None:
+    """Every token sampled at temperature 0 is the argmax of the model's logits (asked in a later process)."""
+    (s,), (logits,) = later.groups["greedy"], later.get("greedy")
+    lp = log_probs(logits)
     chosen = lp.gather(-1, s[..., None])[..., 0]
     wrong = chosen < lp.amax(dim=-1) - TOL
     hint = ""
@@ -444,11 +484,16 @@ def check_greedy(g, rng: np.random.Generator) -> None:
                  f"your model.logits at that position. {hint}", value=value)
 
 
-def check_top_k(g, rng: np.random.Generator) -> None:
-    outside, total, examples = 0, 0, []
+def draw_top_k(g, rng: np.random.Generator, later: LaterLogits) -> None:
     for k in TOP_KS:
-        s = get_samples(g, 64, temperature=1.0, top_k=k, seed=int(rng.integers(2**31 - 1)))
-        lp = log_probs(g.call("model.logits", s, audience="student"))
+        later.add("top_k", get_samples(g, 64, temperature=1.0, top_k=k, seed=int(rng.integers(2**31 - 1))))
+
+
+def check_top_k(g, later: LaterLogits) -> None:
+    """No token sampled with top_k = k lies outside the k largest of the model's logits (asked later)."""
+    outside, total, examples = 0, 0, []
+    for k, s, logits in zip(TOP_KS, later.groups["top_k"], later.get("top_k"), strict=True):
+        lp = log_probs(logits)
         chosen = lp.gather(-1, s[..., None])
         above = (lp > chosen + TOL).sum(dim=-1)          # tokens clearly more likely than the sampled one
         bad = above >= k
@@ -679,12 +724,12 @@ def digits_samples_hint(samples: torch.Tensor, probs: torch.Tensor) -> str:
     return hint
 
 
-def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor, source: DigitMixture) -> torch.Tensor:
-    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=3)]
-    many = draw_digits(g, N_DIGIT_SAMPLES, seeds[0])
+def check_digits_samples(g, later: LaterLogits, train: torch.Tensor) -> None:
+    """Their own conditionals at their own samples (asked in a later process): x_d should be 1 with
+    probability sigmoid(logit_d(x_<d))."""
+    (many,), (logits,) = later.groups["digits"], later.get("digits")
     binary = bool(((many == 0) | (many == 1)).all())
-    # Their own conditionals at their own samples: x_d should be 1 with probability sigmoid(logit_d(x_<d)).
-    probs = torch.sigmoid(g.call("digits_model.logits", many, audience="student"))
+    probs = torch.sigmoid(logits)
     gap = (many.mean(0) - probs.mean(0)).abs()
     data_gap = (many.mean(0) - train.mean(0)).abs()
     note = (f"largest gap between the pixel frequencies of the samples and of the training images "
@@ -693,6 +738,15 @@ def check_digits_samples(g, rng: np.random.Generator, train: torch.Tensor, sourc
         g.record("digits_samples", False, digits_samples_hint(many, probs), value=float(gap.max()), note=note)
     else:
         g.metric("digits_samples", float(gap.max()), hint=digits_samples_hint(many, probs), note=note)
+
+
+def draw_digit_samples(g, rng: np.random.Generator, train: torch.Tensor, source: DigitMixture,
+                       later: LaterLogits) -> torch.Tensor:
+    """The 2000 samples whose logits are asked later (check_digits_samples), and digits_sample_seed."""
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=3)]
+    many = draw_digits(g, N_DIGIT_SAMPLES, seeds[0])
+    later.add("digits", many)
+    binary = bool(((many == 0) | (many == 1)).all())
 
     first = draw_digits(g, 256, seeds[1])
     with g.round():  # as in check_seed: reproducible across processes, not by memory
@@ -879,21 +933,36 @@ def grade(g) -> None:
     with g.section("causal"):
         causal_ok = check_causality(g, probe_rng)
     g.progress("auditing your sampler")
+    tokens_later = LaterLogits("model.logits", TEST_CHUNK)
     with g.section("copy_rate", "samples_novel", "temperature"):
         samples = check_sampling_statistics(g, probe_rng, train)
+        draw_tempered(g, probe_rng, tokens_later)
     with g.section("greedy"):
-        check_greedy(g, probe_rng)
+        draw_greedy(g, probe_rng, tokens_later)
     with g.section("top_k"):
-        check_top_k(g, probe_rng)
+        draw_top_k(g, probe_rng, tokens_later)
     with g.section("seed"):
         check_seed(g, probe_rng)
 
     digits_causal_ok, digit_samples = False, None
+    digits_later = LaterLogits("digits_model.logits", N_DIGIT_SAMPLES + N_DIGITS_DECOYS)
     g.progress("checking your digits model")
     with g.section("digits_causal"):
         digits_causal_ok = check_digits_causality(g, digits_rng, digits_train)
     with g.section("digits_samples", "digits_sample_seed"):
-        digit_samples = check_digits_samples(g, digits_rng, digits_train, source)
+        digit_samples = draw_digit_samples(g, digits_rng, digits_train, source, digits_later)
+
+    g.progress("auditing your sampler against your logits")
+    with g.round() as r:  # a fresh process, which never saw the sample calls
+        tokens_later.ask(r, probe_rng, make_sequences(probe_rng, N_SAMPLE_DECOYS))
+        digits_later.ask(r, digits_rng, source.sample(digits_rng, N_DIGITS_DECOYS))
+    judges = {"temperature": lambda: check_temperature(g, tokens_later),
+              "greedy": lambda: check_greedy(g, tokens_later), "top_k": lambda: check_top_k(g, tokens_later),
+              "digits_samples": lambda: check_digits_samples(g, digits_later, digits_train)}
+    for name, judge in judges.items():
+        if name not in g.outcomes:  # else its samples could not be drawn, and the sampling section said why
+            with g.section(name):
+                judge()
 
     expected = None
     g.progress("computing your test likelihood")
