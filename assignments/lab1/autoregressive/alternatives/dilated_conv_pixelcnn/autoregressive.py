@@ -1,17 +1,19 @@
 """Honest alternative: a causal dilated-convolution token model (WaveNet, van den Oord et al. 2016) instead of
 a transformer, written against the handout's interface.
 
-The copy source's next token depends on the token 8 back, i.e. on inputs t-7..t after the BOS shift. A stack of
-causal convolutions with kernel 2 and dilations 1, 2, 4, 8 sees inputs t-15..t: each layer mixes its input at t
-with its input `dilation` positions back, so the receptive field doubles per layer and no attention is needed.
-Every layer is a gated unit, tanh(filter) * sigmoid(gate), with a residual and a skip projection (WaveNet's
-layer); the skips are summed and read out by a two-layer head.
+The copy source's next token depends on the token 8 back, i.e. on inputs t-7..t after the BOS shift. Two causal
+convolutions of kernel 4, with dilations 1 and 4, see inputs t-15..t: the first mixes inputs t-3..t, the second
+its own inputs t-12, t-8, t-4, t, so the token 8 back reaches position t in two layers and no attention is
+needed. (Kernel 2 with dilations 1, 2, 4 also covers t-7..t, but routing the token through three gated layers
+trained far slower: a test NLL of 1.287 nats/token after 300 steps, against 1.215 after 500 steps here, whose
+training loss is already 1.26 after 100.) Every layer is a gated unit, tanh(filter) * sigmoid(gate), with a
+residual and a skip projection (WaveNet's layer); the skips are summed and read out by a two-layer head.
 
-Causality is by construction: a layer at position t reads positions t and t - dilation only (zeros before the
-start), so output t depends on inputs 0..t, i.e. on BOS and tokens 0..t-1.
+Causality is by construction: a layer at position t reads positions t, t - dilation, ... only (zeros before
+the start), so output t depends on inputs 0..t, i.e. on BOS and tokens 0..t-1.
 
 The A tier's cache is the fast-WaveNet queue (Paine et al. 2016): each layer keeps the inputs it has seen; a new
-position needs only the entry `dilation` steps back per layer, so one generation step costs one position.
+position needs only the entries its taps reach back to, per layer, so one generation step costs one position.
 """
 
 from __future__ import annotations
