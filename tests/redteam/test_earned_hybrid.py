@@ -39,3 +39,22 @@ def test_a_kernel_density_velocity_that_learns_nothing_is_flagged(run):
     if earned:
         pytest.xfail(f"not defended: a closed-form kernel-density velocity passes {sorted(earned)} without "
                      "training anything")
+
+
+def test_decoded_training_codes_earn_nothing_in_the_latent_tier(run):
+    """`attacks_hybrid_latent_copies` (issue 19, item 5): fit_latent trains as the reference and keeps its training
+    digits' latents in the state; latent.sample decodes a training code of each requested label. Those samples
+    re-encode, classify and recall as well as honest ones (measured in-process on seeds 1-3: all three latent
+    checks passed, as the reference's do, without the latent flow), but they lie nearer the training digits than
+    new digits (distance ratio 0.25-0.39; the reference 0.90-0.91), so the three checks are not counted and the
+    examiner is told. Trained for the real budget: the copy is what is tested, not a short training."""
+    spec = fast_variant(load_part("hybrid"), run_seconds=240.0, call_seconds=30.0,
+                        train_seconds_cpu=20.0, train_seconds_gpu=20.0)
+    outcome = run(HERE / "attacks_hybrid_latent_copies", part_spec=spec)
+    found = {c.name: c for c in outcome.report.checks}
+    for name in ("latent_samples_decoded", "latent_accuracy", "latent_recall"):
+        assert not found[name].passed, outcome.explain()
+        assert found[name].feedback.startswith("Not counted: your latent model's samples lie nearer"), \
+            found[name].feedback
+    assert any(f.startswith("latent.sample: samples lie nearer") for f in outcome.report.flags), outcome.report.flags
+    assert found["latent_recon"].passed, found["latent_recon"].feedback  # the autoencoder itself was trained honestly

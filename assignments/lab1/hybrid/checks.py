@@ -351,7 +351,7 @@ def grade(g) -> None:
     judge_samples(g, data, cnn, guidance, x_eval, y_eval, asked)  # counted only for the learned model's samples
     with last_round(g) as r:  # round 3: decode what round 2 encoded
         cycle = ask_round_three(r, g, later)
-    judge_latent(g, cnn, x_eval, y_eval, guidance, asked, later, cycle)
+    judge_latent(g, data, cnn, x_eval, y_eval, guidance, asked, later, cycle)
 
 
 def record_budget(g, name: str, training, budget: float) -> None:
@@ -557,7 +557,8 @@ def ask_round_three(r, g, later: dict) -> dict:
     return cycle
 
 
-def judge_latent(g, cnn: StaffCNN, x_eval, y_eval, guidance: Guidance, asked: dict, later: dict, cycle: dict) -> None:
+def judge_latent(g, data: Digits, cnn: StaffCNN, x_eval, y_eval, guidance: Guidance, asked: dict, later: dict,
+                 cycle: dict) -> None:
     with g.section("latent_dim", "latent_recon", "latent_samples_decoded", "latent_accuracy", "latent_recall"):
         z = asked["latent_encode"].value
         g.metric("latent_dim", z.shape[1], hint="Use a bottleneck of at most 16 latent numbers.")
@@ -576,13 +577,27 @@ def judge_latent(g, cnn: StaffCNN, x_eval, y_eval, guidance: Guidance, asked: di
         else:
             g.metric("latent_recon", float(err_real.mean()), note=f"smoothness ratio {smoothness:.3f}",
                      hint="Train the autoencoder longer or wider; a bottleneck of 8-16 numbers is enough for 8x8 digits.")
-        judge_latent_samples(g, cnn, x_eval, y_eval, guidance, asked, later, cycle, float(err_real.mean()))
+        judge_latent_samples(g, data, cnn, x_eval, y_eval, guidance, asked, later, cycle, float(err_real.mean()))
 
 
-def judge_latent_samples(g, cnn: StaffCNN, x_eval, y_eval, guidance: Guidance, asked: dict, later: dict,
-                         cycle: dict, err_eval: float) -> None:
+def judge_latent_samples(g, data: Digits, cnn: StaffCNN, x_eval, y_eval, guidance: Guidance, asked: dict,
+                         later: dict, cycle: dict, err_eval: float) -> None:
+    """The latent model's samples, counted only when they are not its training digits: decoded training
+    codes kept in the state are decoder outputs of the right labels (they re-encode, classify and recall as
+    well as honest samples) and would pass all three without a latent flow; the copy test is E's not_copies,
+    at its threshold, on the unguided samples."""
     s0 = pixels(asked["latent_samples"][0.0].value)  # a failed query raises here, before anything below needs it
     s1 = pixels(asked["latent_samples"][guidance.mid].value)
+    ratio, limit = train_fresh_ratio(s0, data.x_train, data.x_held, g.rng), g.part.checks["not_copies"].threshold
+    if ratio < limit:
+        g.flag(f"latent.sample: samples lie nearer the training digits than new digits (median distance ratio "
+               f"{ratio:.2f}, the reference about 0.9)")
+        for name in ("latent_samples_decoded", "latent_accuracy", "latent_recall"):
+            g.record(name, False, f"Not counted: your latent model's samples lie nearer to training images than to "
+                     f"new digits (median distance ratio {ratio:.2f}; at least {limit:g} is needed, as for "
+                     "not_copies): decode latents drawn by your latent flow, never stored training codes.",
+                     note=f"median distance to training / to fresh digits {ratio:.3f}")
+        return
     if "answer" not in cycle:
         _ = later["encode_answer"].value  # the encoding's own error (it kept round 3 from decoding)
     sent_samples, sent_fresh = (t.numpy() for t in later["encode"].split(later["encode"].rows))
