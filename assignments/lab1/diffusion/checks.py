@@ -64,6 +64,11 @@ WIDE_BANDWIDTHS = BANDWIDTHS[1:]  # the constellation's scale, not a mode's widt
 PATHS = ("linear", "cosine")
 N_VELOCITY = 4000  # noisy points at which the velocity is compared with the exact one
 VELOCITY_T_MAX = 0.9  # up to here the exact field is smooth enough to compare point by point
+# From here on: the DDPM noise-prediction loss weighs an error in the implied velocity by alpha_t^2, which
+# vanishes at t = 0, so an honest epsilon model is barely trained there. Measured (one constellation): plain
+# DDPM at uniform t scored 0.032 against 0.02, of which t < 0.05 gave 0.038 of 0.048 in a finer count, with
+# samples of high quality 0.93 in every mode; the sampler crosses that stretch in a few steps.
+VELOCITY_T_MIN = 0.05
 COPY_FLOOR, COPY_SDS = 0.6, 4.0  # a share of samples nearer the training set than fresh data above both fails
 
 SAMPLE_CHECKS = ("samples_fresh", "modes_covered", "high_quality", "reverse_kl", "mmd", "high_quality_c", "mmd_c")
@@ -392,7 +397,7 @@ def check_velocity_field(g, modes: Modes) -> None:
     (the student trains on one), each on its own points, in one call."""
     g.progress("comparing your velocity with the exact one")
     x1, x0 = modes.sample(g.rng, N_VELOCITY), g.rng.standard_normal((N_VELOCITY, 2))
-    t = torch.from_numpy(g.rng.uniform(0.0, VELOCITY_T_MAX, (N_VELOCITY, 1)))
+    t = torch.from_numpy(g.rng.uniform(VELOCITY_T_MIN, VELOCITY_T_MAX, (N_VELOCITY, 1)))
     on_path = {path: rows for path, rows in zip(PATHS, np.array_split(g.rng.permutation(N_VELOCITY), 2), strict=True)}
     x = np.empty((N_VELOCITY, 2))
     for path, rows in on_path.items():
@@ -407,8 +412,8 @@ def check_velocity_field(g, modes: Modes) -> None:
     path = min(errors, key=errors.get)
     g.metric("velocity_field", errors[path], note="relative squared error per path: "
              + ", ".join(f"{p} {e:.4f}" for p, e in errors.items()),
-             hint=f"On the {path} path (your better one), your model.velocity at noisy points of the data (t up to "
-                  f"{VELOCITY_T_MAX:g}) is far from the exact marginal velocity E[u_t(x | x1) | x_t = x] of this "
+             hint=f"On the {path} path (your better one), your model.velocity at noisy points of the data (t from "
+                  f"{VELOCITY_T_MIN:g} to {VELOCITY_T_MAX:g}) is far from the exact marginal velocity E[u_t(x | x1) | x_t = x] of this "
                   "run's data. Train by flow matching on the data passed to fit, for the whole budget; samples "
                   "can look right while the field is not the one the loss converges to.")
 
