@@ -13,7 +13,9 @@ import shutil
 
 import pytest
 
-from .conftest import ATTACKS, Outcome, honest_twin
+from grader.parts import load_part
+
+from .conftest import ATTACKS, Outcome, fast_variant, honest_twin
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -43,8 +45,12 @@ def test_training_inside_the_first_query_earns_nothing(run, tmp_path):
     """Training data kept in the state (allowed) and trained on in the first query instead of in fit: the
     model rebuilt for scoring must answer the probe as the trained one did (it trains during the probe, so
     it does not), and a call's limit, from the reference's cost, bounds what can be trained in a query."""
-    outcome = run(ATTACKS / "train_in_first_query")
-    honest = run(honest_twin(ATTACKS / "train_in_first_query", tmp_path))
+    # The twin trains 1.5 s inside fit: a 6 s budget leaves room for a loaded machine's call overhead (the 2 s of
+    # the fast variant did not: 6.2 s measured for its fit call with CI's two streams and one more grading
+    # running, so the twin lost fit_budget and the attack "gained" it). The attack's fit returns at once anyway.
+    spec = fast_variant(load_part("mdn"), train_seconds_cpu=6.0, train_seconds_gpu=6.0)
+    outcome = run(ATTACKS / "train_in_first_query", part_spec=spec)
+    honest = run(honest_twin(ATTACKS / "train_in_first_query", tmp_path), part_spec=spec)
     assert_no_gain_over(outcome, honest)
     nll = next(c for c in outcome.report.checks if c.name == "nll")
     assert nll.status != "passed", outcome.explain()
@@ -57,7 +63,6 @@ def test_a_fit_that_times_out_keeps_the_points_of_independent_checks(run, tmp_pa
     """Partial credit: the reference with a fit that never returns. Only the checks that need fit's model
     are lost (with the reason); the formula checks and the A tier's separately trained arm model still earn
     their points, answered by fresh sandboxes."""
-    from grader.parts import load_part
 
     folder = tmp_path / "fit_times_out"
     shutil.copytree(load_part("mdn").solution_dir, folder)
