@@ -71,6 +71,7 @@ def fit(x, y, *, seed: int, max_seconds: float) -> BinnedDensity:
     target = (y.squeeze(1) * model.config["bins"]).long().clamp(0, model.config["bins"] - 1)
     optimiser = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=1e-4)
     steps, budget = 0, 0.75 * max_seconds
+    loss = torch.tensor(float("nan"))  # a loaded machine may spend a tiny budget before the first step
     while (spent := time.monotonic() - begin) < budget and steps < 8000:
         progress = max(spent / budget, steps / 8000)
         for group in optimiser.param_groups:
