@@ -143,7 +143,8 @@ def calibrate_starter(part: PartSpec, *, backend: str, seed: int, echo: Callable
     echo(f"== {part.slug}: starter code (handout/)")
     starter = grade_source(part, part.handout_dir, backend=backend, seed=seed)
     passed_hidden = [c.name for c in starter.checks if c.passed and c.visibility != "public"]
-    echo(f"starter: {sum(c.passed for c in starter.checks)} of {len(starter.checks)} checks pass"
+    echo(f"starter ({starter.timings.get('total', 0.0):.1f} s): {sum(c.passed for c in starter.checks)} of "
+         f"{len(starter.checks)} checks pass"
          + (f"; HIDDEN CHECKS PASSED: {passed_hidden}" if passed_hidden else "; every hidden check fails"))
     if starter.checks:
         echo(f"  e.g. {starter.checks[0].name}: {starter.checks[0].feedback}")
@@ -160,7 +161,8 @@ def calibrate_wrongs(part: PartSpec, *, backend: str, seed: int, echo: Callable[
         result.problems += [f"known-wrong {bug}: grader error: {e.strip().splitlines()[-1]}"
                             for e in report.grader_errors]
         verdict = f"ESCAPED {escaped}" if escaped else "caught"
-        echo(f"== {part.slug}: known-wrong '{bug}' must fail {must_fail} (seed {seed}): {verdict}")
+        echo(f"== {part.slug}: known-wrong '{bug}' must fail {must_fail} (seed {seed}): {verdict} "
+             f"({report.timings.get('total', 0.0):.1f} s)")
         for n in must_fail:
             echo(f"  {n}: {outcome[n].feedback}")
         if escaped:

@@ -157,6 +157,14 @@ def plan(inventory: Inventory, count: int, *, cpus: str = "", memory_mb: int = 0
             for i, cores in enumerate(sets)]
 
 
+def caller_cores() -> tuple[int, ...]:
+    """The cores a sandbox started outside a worker's slot may use: those its caller may use. A bwrap sandbox
+    inherits its parent's CPU affinity; a Docker container is started by dockerd and would otherwise take every
+    core, so a `grade_local` or test run pinned with taskset would share its cores with whatever else runs there,
+    and a time-budgeted training would train less (the MDN reference cut short under CI's two streams)."""
+    return tuple(sorted(os.sched_getaffinity(0)))
+
+
 def from_settings() -> list[Slot]:
     """This worker's slots, from the GRADER_SLOT* settings and the machine."""
     from django.conf import settings

@@ -256,7 +256,7 @@ def test_check_runs_with_the_graders_isolation_options(settings):
     from grader.sandbox.session import Limits
 
     limits = Limits(memory_mb=1536, cpus=2, pids=48, tmpfs_mb=96)
-    grader = DockerBackend(client=None, image="img", runtime=None, gpus=[]).container_options(
+    grader = DockerBackend(client=None, image="img", runtime=None, gpus=[], cpu_set=(0, 1)).container_options(
         Path("/work"), limits, label="x", gpu=False)
     sandbox = {"image": "img", "memory_mb": 1536, "cpus": 2.0, "pids": 48, "tmpfs_mb": 96,
                "tmpfs_inodes": limits.tmpfs_inodes, "nofile": limits.nofile, "fsize_mb": limits.fsize_mb}
@@ -276,6 +276,7 @@ def test_check_runs_with_the_graders_isolation_options(settings):
     assert flag("--user") == [grader.pop("user")] and flag("--pids-limit") == [str(grader.pop("pids_limit"))]
     assert flag("--memory") == [grader.pop("mem_limit")] and flag("--memory-swap") == [grader.pop("memswap_limit")]
     assert float(flag("--cpus")[0]) * 1e9 == grader.pop("nano_cpus")
+    grader.pop("cpuset_cpus")  # the grader's host cores (a slot's, or its caller's): a student's machine has its own
     grader.pop("cpu_shares")  # a weight among one worker's sandboxes (spares yield): nothing to mirror locally
     assert sorted(flag("--ulimit")) == sorted(f"{u['Name']}={u['Soft']}:{u['Hard']}" for u in grader.pop("ulimits"))
     assert grader.pop("init") is True and "--init" in args

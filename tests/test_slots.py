@@ -119,9 +119,22 @@ def test_a_slot_smaller_than_the_part_caps_cpus_and_threads_and_a_gpu_less_slot_
     assert DockerBackend(client=None, image="x", runtime=None, gpus=["GPU-a"], slot=Slot(0, (0,), 1024)).gpus == []
 
 
-def test_without_a_slot_the_options_are_as_before():
-    o = options(None)
-    assert "cpuset_cpus" not in o and o["mem_limit"] == "2048m" and o["nano_cpus"] == 2 * 10**9
+def test_without_a_slot_a_container_gets_the_cores_of_the_process_that_starts_it():
+    """grade_local, calibration and the tests start sandboxes outside a worker's slot: a Docker container gets
+    the caller's cores, as a bwrap sandbox (a child process) inherits them, so a run pinned with taskset does
+    not share its budgeted training's cores with whatever else runs on the machine."""
+    before = os.sched_getaffinity(0)
+    first = min(before)
+    try:
+        os.sched_setaffinity(0, {first})
+        o = options(None, limits=Limits(memory_mb=2048, cpus=2))
+    finally:
+        os.sched_setaffinity(0, before)
+    assert o["cpuset_cpus"] == str(first) and o["nano_cpus"] == 10**9 and o["environment"]["OMP_NUM_THREADS"] == "1"
+    assert o["mem_limit"] == "2048m" and "org.dd2601.slot" not in o["labels"]
+    everything = options(None, limits=Limits(cpus=2))
+    assert everything["cpuset_cpus"] == format_cpus(before)
+    assert everything["nano_cpus"] == min(2, len(before)) * 10**9
 
 
 # ---- real containers ---------------------------------------------------------------------------------------

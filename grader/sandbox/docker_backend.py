@@ -25,7 +25,7 @@ from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from grader.sandbox import seccomp
 from grader.sandbox.session import InfrastructureError, Limits, OutputLog, Session
-from grader.slots import Slot
+from grader.slots import Slot, caller_cores, format_cpus
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +118,28 @@ class DockerTransport:
 
 class DockerBackend:
     """With a `slot` (grader/slots.py), every container this backend starts — all the sandboxes of the run
-    that holds the slot — gets exactly the slot: its cores, at most its memory, and its GPU only."""
+    that holds the slot — gets exactly the slot: its cores, at most its memory, and its GPU only. Without one
+    (`grade_local`, calibration, tests) the containers get the cores of the process that starts them, as a
+    bwrap sandbox does: never a core its caller was not given."""
 
     name = "docker"
     spares_ahead = 2  # spares wait at the lowest CPU weight (DockerTransport.set_background)
     background_teardown = True  # a killed container's processes are gone (init=True: its PID 1 took them)
 
     def __init__(self, client: docker.DockerClient, image: str, runtime: str | None, gpus: list[str],
-                 use_seccomp: bool = True, slot: Slot | None = None):
+                 use_seccomp: bool = True, slot: Slot | None = None, cpu_set: tuple[int, ...] = ()):
         self.client = client
         self.image = image
         self.runtime = runtime  # e.g. "runsc" (gVisor), registered with dockerd; None: dockerd's default (runc)
         self.slot = slot
+        self.cpu_set = slot.cpus if slot is not None else (cpu_set or caller_cores())
         self.gpus = ([slot.gpu] if slot.gpu else []) if slot is not None else gpus
         self.use_seccomp = use_seccomp
+
+    @property
+    def cores(self) -> int:
+        """The cores its containers run on (`cpuset_cpus`)."""
+        return len(self.cpu_set)
 
     @classmethod
     def from_settings(cls, slot: Slot | None = None) -> DockerBackend:
@@ -160,9 +168,10 @@ class DockerBackend:
         return options
 
     def container_options(self, submission_dir: Path, limits: Limits, *, label: str, gpu: bool) -> dict:
-        cpus, memory_mb = limits.cpus, limits.memory_mb
-        if self.slot is not None:  # never more than the part declares, never more than the slot holds
-            cpus, memory_mb = min(cpus, len(self.slot.cpus)), min(memory_mb, self.slot.memory_mb)
+        # Never more than the part declares, never more than the slot (or the caller) holds.
+        cpus, memory_mb = min(limits.cpus, self.cores), limits.memory_mb
+        if self.slot is not None:
+            memory_mb = min(memory_mb, self.slot.memory_mb)
         threads = str(max(1, int(cpus)))
         options = dict(
             image=self.image,
@@ -207,8 +216,8 @@ class DockerBackend:
         )
         if self.runtime:
             options["runtime"] = self.runtime
+        options["cpuset_cpus"] = format_cpus(self.cpu_set)
         if self.slot is not None:
-            options["cpuset_cpus"] = self.slot.cpuset
             options["labels"]["org.dd2601.slot"] = str(self.slot.index)
         if gpu:
             if not self.gpus:

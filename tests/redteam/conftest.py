@@ -59,6 +59,21 @@ def backend(request) -> str:
     return request.param
 
 
+def one_backend(name: str):
+    """The `backend` fixture of a module of attacks on the checks (test_earned_*.py), which run on one backend:
+    such an attack aims at the trusted scoring, the same code whatever the sandbox, while the isolation both
+    backends give (fresh processes, no shared files, limits) is tried on each by test_redteam.py and
+    test_lifetimes.py. Each module names its backend, so that both are used across the corpus; twice the
+    gradings bought nothing but CI minutes. Assign it as `backend = one_backend("docker")` to override this
+    conftest's fixture of both."""
+
+    @pytest.fixture(params=[name])
+    def backend(request) -> str:
+        return request.param
+
+    return backend
+
+
 @dataclass
 class Outcome:
     backend: str

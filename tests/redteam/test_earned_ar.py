@@ -1,6 +1,6 @@
 """Points only for earned work, the autoregressive part (issue 19, items 3 and 4): attacks that try to score
-without doing the work, each graded against the same effort done honestly (its CHEAT switch off), on both
-backends.
+without doing the work, each graded against the same effort done honestly (its CHEAT switch off), on the docker
+backend (conftest's one_backend).
 
 - a reconstructed held-out set: fit_digits trains on its images plus scikit-learn's 1797 public digits (shipped
   with the submission, weighted four times). When the C tier held out a secret split of the public digits, the
@@ -15,22 +15,25 @@ backends.
   formula (below): these two are patches against the reference (an ON_SOLUTION folder, conftest).
 
 The first two attacks are the same two files with one switch each, so their honest twins are the same submission, graded
-once per backend: 3 sandbox runs per backend with the fast variant's 2 s of training (measured: 130 s in all
+once: 3 sandbox runs with the fast variant's 2 s of training (measured: 130 s in all
 on the 2-core machine under load, over the 90 s aimed at).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, Outcome, fast_variant, honest_twin
+from .conftest import HERE, Outcome, fast_variant, honest_twin, one_backend
 
 pytestmark = [pytest.mark.sandbox]
+
+backend = one_backend("docker")  # attacks on the checks: one backend (conftest)
 
 _twins: dict[tuple[str, str], Outcome] = {}
 
@@ -106,7 +109,10 @@ def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_coun
     secret subset of the scored images, asked again in a fresh process with one pixel flipped, shows the peek.
     It is the reference with made.py patched; its honest twin is the public-digits attack's (the same MADE
     training, so that grading is shared), whose transformer has no KV cache: the transformer's checks are not
-    compared."""
+    compared. That the peek is what was caught is read from the grader's own measure, the change in a scored
+    image's log-probabilities when one pixel flipped (the nudge moves a logit by 2 * PEEK = 0.6; honest logits
+    asked again agree to float rounding), not from the NLL against the twin's: the two are separate 2 s
+    trainings, and under CI's load their NLLs differed by more than the peek gained (1.61 vs 1.76)."""
     outcome, honest = graded_with_twin(run, backend, ar_part, "attacks_ar_peek_scored", tmp_path,
                                        twin_of="attacks_ar_public_digits", unlike=TRANSFORMER_CHECKS)
     found = {c.name: c for c in outcome.report.checks}
@@ -115,8 +121,9 @@ def test_logits_that_peek_only_where_the_causality_check_cannot_see_are_not_coun
     for name in ("digits_nll", "digits_beats_independent"):
         assert not found[name].passed and "on the scored images themselves" in found[name].feedback, \
             found[name].feedback
-    assert found["digits_nll"].value < twin["digits_nll"].value - 0.5, (found["digits_nll"].feedback,
-                                                                        twin["digits_nll"].feedback)
+    [size] = re.findall(r"changed by ([0-9.e+-]+) when", found["digits_nll"].feedback)
+    assert float(size) > 0.05, found["digits_nll"].feedback
+    assert "on the scored images themselves" not in twin["digits_nll"].feedback, twin["digits_nll"].feedback
 
 
 

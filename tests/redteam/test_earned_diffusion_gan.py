@@ -1,5 +1,5 @@
 """Points only for earned work, the diffusion and GAN parts (issue 19, item 5): a fitted oracle, graded against the
-same effort done honestly (its CHEAT switch off), on both backends.
+same effort done honestly (its CHEAT switch off), on the docker backend (conftest's one_backend).
 
 Each attack is the reference with `fit` replaced by a Gaussian mixture fitted by hand from the training data (the
 modes are tiny and far apart, so "a point joins the first centre within reach, else starts one" finds them; then
@@ -27,9 +27,11 @@ import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, Outcome, fast_variant, honest_twin
+from .conftest import HERE, Outcome, fast_variant, honest_twin, one_backend
 
 pytestmark = [pytest.mark.sandbox]
+
+backend = one_backend("docker")  # attacks on the checks: one backend (conftest)
 
 
 # What a Gaussian mixture written as a generator earns over a GAN trained for 3 s: the open gap (see the docstring).

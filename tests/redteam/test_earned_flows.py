@@ -1,5 +1,5 @@
 """Points only for earned work, the flows part (issue 19, items 2-5): attacks that try to score without a valid
-flow, each graded against the same effort done honestly (its CHEAT switch off), on both backends.
+flow, each graded against the same effort done honestly (its CHEAT switch off), on bwrap (conftest's one_backend).
 
 - a self-consistent wrong log-det: every log_det raised, and the finite-difference neighbours' latents made up
   to match where they arrive in one call (the checks send every scored point with its neighbours, shuffled
@@ -25,7 +25,7 @@ import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, Outcome, fast_variant, honest_twin
+from .conftest import HERE, Outcome, fast_variant, honest_twin, one_backend
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -33,10 +33,7 @@ ATTACKS = HERE / "attacks_flows"
 _honest: dict[str, Outcome] = {}
 
 
-@pytest.fixture(params=["bwrap"])
-def backend(request) -> str:
-    """One backend for these attacks on the checks (see the module's docstring)."""
-    return request.param
+backend = one_backend("bwrap")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ separates it from honest work: the window 0.3-0.47 is inside every check's hones
 
 **Not defended.** The test asserts what holds — fit returned at once and the examiner is flagged — and xfails
 naming the checks it passes, so that closing the gap (evidence only a trained network gives) shows up here. One
-grading per backend, no twin: the same effort done honestly (no training at all) earns nothing.
+grading, on bwrap (conftest's one_backend), no twin: the same effort done honestly (no training at all) earns nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, fast_variant
+from .conftest import HERE, fast_variant, one_backend
 
 pytestmark = [pytest.mark.sandbox]
+
+backend = one_backend("bwrap")  # attacks on the checks: one backend (conftest)
 
 
 # Checks that do not score fit's model: its time, and the formula and membership-inference code (copied honestly).

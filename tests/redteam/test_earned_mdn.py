@@ -10,10 +10,10 @@ each graded against the same effort done honestly (its CHEAT switch off), on one
 - a hand-fitted curve (item 5, no oracle): the seven numbers of the handout's family fitted by least squares and
   the fitted curve's exact conditional returned as a mixture. Not defended: an xfail naming what it gains.
 
-The MDN fast variant (2 s of training, tests/redteam/conftest.py). The first three on the docker backend only
-(the grading default): these attacks aim at the checks, which run in the grader the same whatever the sandbox,
-and both backends' isolation is tried by test_redteam.py and test_lifetimes.py. The hand-fitted curve on both
-backends with the part's 30 s budget (see its test). 10 sandbox runs, about 5 minutes on 2 cores.
+The MDN fast variant (2 s of training, tests/redteam/conftest.py). All on the docker backend (conftest's
+one_backend): these attacks aim at the checks, which run in the grader the same whatever the sandbox, and
+both backends' isolation is tried by test_redteam.py and test_lifetimes.py. The hand-fitted curve with the part's
+30 s budget (see its test). 8 sandbox runs, about 4 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,17 +24,14 @@ import pytest
 
 from grader.parts import build_known_wrong
 
-from .conftest import HERE, Outcome, fast_variant, honest_twin
+from .conftest import HERE, Outcome, fast_variant, honest_twin, one_backend
 
 pytestmark = [pytest.mark.sandbox]
 
 ATTACKS = HERE / "attacks_mdn"
 
 
-@pytest.fixture(params=["docker"])
-def backend(request) -> str:
-    """One backend (see the module's docstring): overrides conftest's fixture of both."""
-    return request.param
+backend = one_backend("docker")
 
 
 # The fit-quality thresholds of the E and C tiers: after the fast variant's 2 s of training an honest MDN lands
@@ -85,7 +82,6 @@ def test_a_probe_triggered_mixture_log_prob_earns_nothing(run, tmp_path):
 MODEL_CHECKS = frozenset({"weights_simplex", "nll", "nll_c", "beats_regression", "exact_conditional", "branches"})
 
 
-@pytest.mark.parametrize("backend", ["docker", "bwrap"])
 def test_a_hand_fitted_curve_is_flagged(run, part, tmp_path):
     """Issue 19, item 5: the handout names the curve's family (two sines and a half-width), so fit can find the
     run's seven numbers by least squares (a grid over the two frequencies, 0.01-0.06 s) and answer the fitted

@@ -1,5 +1,5 @@
 """Points only for earned work, the VAE part (issue 19, items 1-3): attacks that try to score without a valid
-model, each graded against the same effort done honestly (its CHEAT switch off), on both backends.
+model, each graded against the same effort done honestly (its CHEAT switch off), on bwrap (conftest's one_backend).
 
 - a memo keyed on input hashes: a decoder with dropout left on answers every z it has seen before from memory,
   so that a z sent twice in one process gets the same logits (the scored rows come back in a later round, a
@@ -8,7 +8,7 @@ model, each graded against the same effort done honestly (its CHEAT switch off),
   flipped, by sample() (the sampler is compared with the grader's own draws through the decoder, and its
   samples must not sit nearer the training images than fresh images of the run's secret source do).
 
-A fast variant of the part (2 s of training). 4 sandbox runs per backend, about 60 s in all (measured 57 s
+A fast variant of the part (2 s of training). 4 sandbox runs, about 30 s in all (measured 57 s
 on the 2-core machine at load 1.5).
 """
 
@@ -20,9 +20,11 @@ import pytest
 
 from grader.parts import load_part
 
-from .conftest import HERE, Outcome, fast_variant, honest_twin
+from .conftest import HERE, Outcome, fast_variant, honest_twin, one_backend
 
 pytestmark = [pytest.mark.sandbox]
+
+backend = one_backend("bwrap")  # attacks on the checks: one backend (conftest)
 
 ATTACKS = HERE / "attacks_vae"
 
