@@ -107,8 +107,9 @@ ensure_cli_and_gettext() {
 run_in_pinned_streams() {
   local halves first second grading_log ignore=() grading_status rest_status whole_status
   cd "$REPO_ROOT"
-  # Balanced by the last CI-shaped run's durations: the calibration (about 42 min on one core) and the public
-  # tests of six parts (8 min) here, the rest (the MDN and flows public tests among them) on the other core.
+  # Balanced by file from the last CI-shaped run's durations (2026-12-08, 59.8 min in all): the calibration
+  # (46 min on one core) and the public tests of four parts (5 min) here; the rest (49 min, the public tests
+  # of mdn, flows, vae and gan among them) on the other core. Move a file when one stream ends minutes later.
   local grading_tests=(tests/test_calibration.py tests/test_public_tests.py)
   halves=$("$PYTHON" -c 'import os; c = sorted(os.sched_getaffinity(0)); h = len(c) // 2
 print(",".join(map(str, c[:h])), ",".join(map(str, c[h:])))')
