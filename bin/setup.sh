@@ -96,13 +96,13 @@ ensure_cli_and_gettext() {
 
 # The whole suite as CI runs it, in less time (issue 13: CI under 60 minutes). Most of its time is sandboxes
 # training for a fixed budget and waiting on time limits, so two pytest streams run at once: the grading
-# stream (calibration and the public tests of every honest solution: about half of the suite's time) and
-# the rest. Each stream's own processes (pytest, Celery workers, bwrap sandboxes, browsers) are pinned with
+# stream (calibration and the public tests of four parts' honest solutions: about half of the suite's time)
+# and the rest. Each stream's own processes (pytest, Celery workers, bwrap sandboxes, browsers) are pinned with
 # taskset to half the cores, and so are their sandboxes: a bwrap sandbox inherits the pinning, a Docker
 # container is given its caller's cores (grader/slots.py caller_cores), so one stream's gradings never take
-# the other's core and a time-budgeted training trains as much under CI as on an idle core. The grading stream logs to var/test-logs/grading.log,
-# printed when it ends; the rest prints live. Its bwrap sandboxes run under their own host uid, since the red team
-# asserts that no process of the sandbox uid outlives a run. Tests marked whole_machine (slot timing, the
+# the other's core and a time-budgeted training trains as much under CI as on an idle core. The grading
+# stream logs to var/test-logs/grading.log, printed when it ends; the rest prints live. Its bwrap sandboxes
+# run under their own host uid, since the red team asserts that no process of the sandbox uid outlives a run. Tests marked whole_machine (slot timing, the
 # compose stack) run afterwards, alone. DD2601_SERIAL_TESTS=1 runs one stream instead.
 run_in_pinned_streams() {
   local halves first second grading_log ignore=() grading_status rest_status whole_status

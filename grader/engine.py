@@ -102,8 +102,8 @@ def grade(part: PartSpec, submission_dir: Path, *, backend_name: str, seed: int 
         return backend.start(submission_dir, limits, label=label, gpu=on_gpu, run_deadline=run_deadline, log=log)
 
     # Torch threads: the part's CPUs, never more than the cores the sandbox can run on (the run's slot, or
-    # outside a worker the caller's own cores, which a child process inherits and a container is given). More threads than cores slow every step, so a
-    # time-budgeted training would learn less in a small slot than alone.
+    # outside a worker the caller's own cores, which a child process inherits and a container is given). More
+    # threads than cores slow every step, so a time-budgeted training would learn less in a small slot than alone.
     slot = getattr(backend, "slot", None)
     cores = len(slot.cpus) if slot is not None else getattr(backend, "cores", None)
     cpus = min(int(part.resources.cpus), cores) if cores else int(part.resources.cpus)

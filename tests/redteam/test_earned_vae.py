@@ -8,8 +8,8 @@ model, each graded against the same effort done honestly (its CHEAT switch off),
   flipped, by sample() (the sampler is compared with the grader's own draws through the decoder, and its
   samples must not sit nearer the training images than fresh images of the run's secret source do).
 
-A fast variant of the part (2 s of training). 4 sandbox runs, about 30 s in all (measured 57 s
-on the 2-core machine at load 1.5).
+A fast variant of the part (2 s of training). 4 sandbox runs, about 30 s in all (57 s was measured for both
+backends together on the 2-core machine at load 1.5).
 """
 
 from __future__ import annotations
